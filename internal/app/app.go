@@ -1,0 +1,232 @@
+// Package app assembles a running sipphone from its configuration: the
+// event bus, the line owner, the SIP server, the RTP port range and the
+// REST and WebSocket listeners. It owns their lifecycle: New builds without
+// side effects, Start opens everything (closing what it opened if a later
+// step fails), Shutdown ends calls and closes listeners within a deadline.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sip-phone-api/sipphone/internal/config"
+	"github.com/sip-phone-api/sipphone/internal/events"
+	"github.com/sip-phone-api/sipphone/internal/httpapi"
+	"github.com/sip-phone-api/sipphone/internal/line"
+	"github.com/sip-phone-api/sipphone/internal/rtp"
+	"github.com/sip-phone-api/sipphone/internal/sipserver"
+	"github.com/sip-phone-api/sipphone/internal/state"
+)
+
+// App is one running server.
+type App struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+
+	Bus   *events.Bus
+	Lines *line.Manager
+	SIP   *sipserver.Server
+	Ports *rtp.Ports
+
+	rest, ws     *http.Server
+	restLn, wsLn net.Listener
+	shutdown     chan struct{}
+	wg           sync.WaitGroup
+	stopOnce     sync.Once
+}
+
+// replaySize is how many events are kept for clients reconnecting with
+// ?since=SEQ.
+const replaySize = 1024
+
+// New builds the server from a validated configuration.
+func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
+	a := &App{cfg: cfg, log: log, version: version, shutdown: make(chan struct{})}
+	st := &state.File{}
+	if cfg.Server.StateFile != "" {
+		var err error
+		if st, err = state.Load(cfg.Server.StateFile); err != nil {
+			return nil, fmt.Errorf("server.state_file: %w", err)
+		}
+	}
+	a.Bus = events.New(replaySize, st.LastSeq)
+	var lines []line.LineConfig
+	for _, l := range cfg.Lines {
+		lines = append(lines, line.LineConfig{ID: l.ID, User: l.User, DisplayName: l.DisplayName})
+	}
+	var err error
+	a.Lines, err = line.New(line.Config{
+		Lines: lines, AutoDial: cfg.HT802.AutoDial, RingTimeout: time.Duration(cfg.HT802.RingTimeout),
+		RingPatterns: cfg.HT802.RingPatterns, StatePath: cfg.Server.StateFile, Logger: log, Bus: a.Bus,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Lines.Restore(st)
+
+	sipHost, err := parseHost(cfg.Server.EffectiveSIPHost())
+	if err != nil {
+		return nil, fmt.Errorf("server.sip_host: %w", err)
+	}
+	var advertise netip.Addr
+	if cfg.Server.AdvertiseAddr != "" {
+		if advertise, err = netip.ParseAddr(cfg.Server.AdvertiseAddr); err != nil {
+			return nil, fmt.Errorf("server.advertise_address: %w", err)
+		}
+	}
+	rtpHost := sipHost
+	a.Ports = rtp.NewPorts(rtpHost, cfg.Audio.RTPPorts.Min, cfg.Audio.RTPPorts.Max)
+	allow := cfg.HT802.Host
+	a.SIP, err = sipserver.New(sipserver.Config{
+		Host: sipHost, Port: cfg.Server.SIPPort, Transports: cfg.Server.SIPTransports, Advertise: advertise,
+		Allowed:       allow.Allows,
+		AuthEnabled:   cfg.HT802.AuthEnabled,
+		Realm:         cfg.HT802.Realm,
+		NonceLifetime: time.Duration(cfg.HT802.NonceLifetime),
+		Password:      passwords(cfg),
+		MinExpires:    cfg.HT802.RegisterMinExpires, MaxExpires: cfg.HT802.RegisterMaxExpires,
+		Codec: cfg.Audio.Codec, PTime: cfg.Audio.PTime,
+		Ports: a.Ports, Lines: a.Lines, Logger: log, Name: "sipphone/" + version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Lines.SetSignaller(a.SIP)
+	return a, nil
+}
+
+// passwords returns the digest password lookup: a line's own password for
+// its Authenticate ID, or the shared ht802.credentials for any line.
+func passwords(cfg *config.Config) func(aor, authUser string) (string, bool) {
+	return func(aor, authUser string) (string, bool) {
+		if l, ok := cfg.LineByUser(aor); ok && l.Password != "" {
+			au := l.AuthUser
+			if au == "" {
+				au = l.User
+			}
+			if au == authUser {
+				return l.Password, true
+			}
+		}
+		c := cfg.HT802.Credentials
+		if c.Username != "" && c.Password != "" && c.Username == authUser {
+			return c.Password, true
+		}
+		return "", false
+	}
+}
+
+func parseHost(h string) (netip.Addr, error) {
+	if h == "" {
+		return netip.IPv4Unspecified(), nil
+	}
+	a, err := netip.ParseAddr(h)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", h)
+	}
+	return a, nil
+}
+
+// Start opens every listener and starts serving.
+func (a *App) Start() (err error) {
+	defer func() {
+		if err != nil {
+			a.Shutdown(context.Background())
+		}
+	}()
+	a.Lines.Start()
+	if err := a.SIP.Start(); err != nil {
+		return err
+	}
+	apiHost := a.cfg.Server.EffectiveAPIHost()
+	deps := httpapi.Deps{
+		Lines: a.Lines, Bus: a.Bus, Version: a.version, Logger: a.log, Ready: a.Ready, Started: time.Now(),
+		Shutdown: a.shutdown, AuthDisabled: len(a.cfg.API.Tokens) == 0,
+	}
+	restH := httpapi.NewREST(deps)
+	wsH := httpapi.NewWS(deps)
+	a.restLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.RESTPort)))
+	if err != nil {
+		return fmt.Errorf("server.rest_port: listen: %w", err)
+	}
+	if a.cfg.Server.WebSocketPort == a.cfg.Server.RESTPort && a.cfg.Server.RESTPort != 0 {
+		mux := http.NewServeMux()
+		mux.Handle("/ws", wsH)
+		mux.Handle("/", restH)
+		restH = mux
+	} else {
+		a.wsLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.WebSocketPort)))
+		if err != nil {
+			return fmt.Errorf("server.websocket_port: listen: %w", err)
+		}
+		a.ws = &http.Server{Handler: wsH, ReadHeaderTimeout: 10 * time.Second}
+		a.serve(a.ws, a.wsLn)
+	}
+	a.rest = &http.Server{Handler: restH, ReadHeaderTimeout: 10 * time.Second}
+	a.serve(a.rest, a.restLn)
+	a.log.Info("sipphone started", "version", a.version, "sip", a.SIP.UDPAddr(), "rest", a.restLn.Addr(), "websocket", a.WSAddr(),
+		"config", a.cfg.Source, "state_file", a.cfg.Server.StateFile)
+	return nil
+}
+
+func (a *App) serve(s *http.Server, l net.Listener) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("HTTP server stopped", "addr", l.Addr(), "err", err)
+		}
+	}()
+}
+
+// Ready reports whether the SIP, REST and WebSocket listeners are up.
+func (a *App) Ready() bool {
+	select {
+	case <-a.shutdown:
+		return false
+	default:
+	}
+	return a.SIP.Ready() && a.restLn != nil
+}
+
+// RESTAddr returns the REST listener address.
+func (a *App) RESTAddr() net.Addr { return a.restLn.Addr() }
+
+// WSAddr returns the WebSocket listener address.
+func (a *App) WSAddr() net.Addr {
+	if a.wsLn == nil {
+		return a.restLn.Addr()
+	}
+	return a.wsLn.Addr()
+}
+
+// Shutdown stops taking calls, ends calls with BYE, closes WebSocket
+// clients with 1001, stops the HTTP servers and persists state, all within
+// ctx's deadline.
+func (a *App) Shutdown(ctx context.Context) error {
+	var err error
+	a.stopOnce.Do(func() {
+		close(a.shutdown)
+		err = a.SIP.Shutdown(ctx)
+		for _, s := range []*http.Server{a.rest, a.ws} {
+			if s != nil {
+				if e := s.Shutdown(ctx); e != nil {
+					s.Close()
+				}
+			}
+		}
+		a.wg.Wait()
+		a.Lines.Close()
+		a.log.Info("sipphone stopped")
+	})
+	return err
+}

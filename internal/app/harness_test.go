@@ -1,0 +1,220 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/config"
+)
+
+// testServer is the real server started in-process on loopback with ports
+// chosen by the OS.
+type testServer struct {
+	*App
+	t     *testing.T
+	cfg   *config.Config
+	state string
+	logs  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// baseYAML is the configuration every test starts from; %s is the state file.
+const baseYAML = `
+server:
+  host: 127.0.0.1
+  sip_port: 0
+  rest_port: 0
+  websocket_port: 0
+  state_file: %s
+audio:
+  rtp_ports: {min: %d, max: %d}
+logging:
+  level: debug
+`
+
+// startServer starts a server with baseYAML plus extra YAML. The state
+// file may be shared between servers to test restarts.
+func startServer(t *testing.T, extra, stateFile string) *testServer {
+	t.Helper()
+	if stateFile == "" {
+		stateFile = filepath.Join(t.TempDir(), "state.json")
+	}
+	base := 20000 + 2*rand.IntN(20000)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(baseYAML, stateFile, base, base+99)+extra), "test.yml")
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := New(cfg, log, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{App: a, t: t, cfg: cfg, state: stateFile, logs: logs}
+	t.Cleanup(func() {
+		ts.stop()
+		if t.Failed() || os.Getenv("SIPPHONE_TEST_LOG") == "1" {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return ts
+}
+
+func (s *testServer) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Shutdown(ctx)
+}
+
+func (s *testServer) sipAddr() string { return s.SIP.UDPAddr().String() }
+
+func (s *testServer) url(path string) string { return "http://" + s.RESTAddr().String() + path }
+
+// do sends a JSON request and decodes the JSON answer into out (may be nil).
+func (s *testServer) do(method, path, body string, out any) int {
+	s.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, s.url(path), r)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			s.t.Fatalf("%s %s: answer %d is not JSON: %v\n%s", method, path, res.StatusCode, err, b)
+		}
+	}
+	return res.StatusCode
+}
+
+// status returns GET /status.
+func (s *testServer) status() statusBody {
+	var st statusBody
+	if code := s.do("GET", "/status", "", &st); code != 200 {
+		s.t.Fatalf("GET /status = %d", code)
+	}
+	return st
+}
+
+type statusBody struct {
+	Lines    []sipphone.LineStatus `json:"lines"`
+	OffHook  *bool                 `json:"off_hook"`
+	LastDTMF string                `json:"last_dtmf"`
+}
+
+func (st statusBody) line(id string) *sipphone.LineStatus {
+	for i := range st.Lines {
+		if st.Lines[i].ID == id {
+			return &st.Lines[i]
+		}
+	}
+	return nil
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (s *testServer) waitFor(what string, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// eventClient is a WebSocket client of /ws.
+type eventClient struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func (s *testServer) events(query string) *eventClient {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+s.WSAddr().String()+"/ws"+query, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	c.SetReadLimit(1 << 20)
+	s.t.Cleanup(func() { c.CloseNow() })
+	return &eventClient{t: s.t, c: c}
+}
+
+// next reads the next event, failing after timeout.
+func (e *eventClient) next(timeout time.Duration) sipphone.Event {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_, b, err := e.c.Read(ctx)
+	if err != nil {
+		e.t.Fatalf("reading event: %v", err)
+	}
+	var ev sipphone.Event
+	if err := json.Unmarshal(b, &ev); err != nil {
+		e.t.Fatalf("event is not JSON: %v: %s", err, b)
+	}
+	return ev
+}
+
+// expect reads events until it has seen the given types in this order,
+// skipping types not in the list, and returns them.
+func (e *eventClient) expect(types ...string) []sipphone.Event {
+	e.t.Helper()
+	var got []sipphone.Event
+	for len(got) < len(types) {
+		ev := e.next(15 * time.Second)
+		if !slices.Contains(types, ev.Type) {
+			continue
+		}
+		if ev.Type != types[len(got)] {
+			e.t.Fatalf("event %d is %s (%+v), want %s; order wanted %v", len(got), ev.Type, ev, types[len(got)], types)
+		}
+		got = append(got, ev)
+	}
+	return got
+}

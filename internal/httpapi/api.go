@@ -1,0 +1,75 @@
+// Package httpapi is the REST and WebSocket face of sipphone: it translates
+// HTTP requests into calls on the line owner and streams events to
+// WebSocket clients. It holds no business logic beyond that translation and
+// knows nothing of SIP. The OpenAPI document is generated from the handler
+// types, so it cannot drift from what the handlers do.
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/events"
+	"github.com/sip-phone-api/sipphone/internal/line"
+)
+
+// Deps are what the API needs.
+type Deps struct {
+	Lines   *line.Manager
+	Bus     *events.Bus
+	Version string
+	Logger  *slog.Logger
+	// Ready reports whether every listener is up (for /readyz).
+	Ready func() bool
+	// WSURL returns the WebSocket base URL ("ws://host:port") for a request
+	// that reached the REST API, for URLs handed to clients.
+	WSURL   func(r *http.Request) string
+	Started time.Time
+	// EventQueue is each WebSocket client's event queue length.
+	EventQueue int
+	// Shutdown is closed when the server stops: WebSocket clients are
+	// closed with 1001 (going away).
+	Shutdown <-chan struct{}
+	// AuthDisabled is reported in /status when no API token is configured.
+	AuthDisabled bool
+}
+
+// NewREST returns the REST API handler (port 8000).
+func NewREST(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	cfg := huma.DefaultConfig("sipphone API", d.Version)
+	cfg.CreateHooks = nil // no $schema links in bodies: keep responses plain
+	cfg.Info.Description = "Control an analog phone on a Grandstream HT802: line state, ringing, hang-up, " +
+		"audio streams and DTMF. Events stream on the WebSocket port at /ws."
+	api := humago.New(mux, cfg)
+	routes(api, mux, d)
+	return mux
+}
+
+// httpError maps domain errors to HTTP problems, in one place.
+func httpError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	switch {
+	case errors.Is(err, sipphone.ErrLineNotFound):
+		return huma.Error404NotFound(msg)
+	case errors.Is(err, sipphone.ErrLineBusy), errors.Is(err, sipphone.ErrNoCall), errors.Is(err, sipphone.ErrNotRinging):
+		return huma.Error409Conflict(msg)
+	case errors.Is(err, sipphone.ErrNotRegistered), errors.Is(err, sipphone.ErrShuttingDown):
+		return huma.Error503ServiceUnavailable(msg)
+	case errors.Is(err, sipphone.ErrInvalid):
+		return huma.Error422UnprocessableEntity(msg)
+	}
+	return huma.Error500InternalServerError(msg)
+}

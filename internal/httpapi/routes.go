@@ -1,0 +1,246 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/line"
+)
+
+// routes registers every REST endpoint.
+func routes(api huma.API, mux *http.ServeMux, d Deps) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if d.Ready != nil && !d.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"status":"not ready"}` + "\n"))
+			return
+		}
+		w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
+
+	huma.Register(api, huma.Operation{OperationID: "get-status", Method: http.MethodGet, Path: "/status",
+		Summary: "Status of every line", Tags: []string{"Lines"},
+		Description: "Every line with its registration, hook state, call and last key. The top-level off_hook, " +
+			"last_dtmf and audio_streaming fields describe the first line, for clients of the original API."},
+		statusHandler(d))
+	huma.Register(api, huma.Operation{OperationID: "list-lines", Method: http.MethodGet, Path: "/lines",
+		Summary: "List lines", Tags: []string{"Lines"}}, listLines(d))
+	huma.Register(api, huma.Operation{OperationID: "get-line", Method: http.MethodGet, Path: "/lines/{id}",
+		Summary: "Get one line", Tags: []string{"Lines"}}, getLine(d))
+
+	ringOp := func(id, path, summary string) huma.Operation {
+		return huma.Operation{OperationID: id, Method: http.MethodPost, Path: path, Summary: summary, Tags: []string{"Ringing"},
+			DefaultStatus: http.StatusAccepted,
+			Description: "Sends an INVITE to the line's registered contact and answers at once with a ring_id. " +
+				"Progress arrives as ring_start, ring_stop {reason} and off_hook {answered: true} events. " +
+				"404 unknown line, 409 line ringing or off-hook, 503 line not registered."}
+	}
+	huma.Register(api, ringOp("ring", "/ring", "Ring the phone"), ringHandler(d))
+	huma.Register(api, ringOp("ring-line", "/lines/{id}/ring", "Ring a line"), ringLineHandler(d))
+
+	stopDesc := "Stops a ring in progress with CANCEL; a ring_stop {reason: stopped} event follows. 409 when the line is not ringing."
+	huma.Register(api, huma.Operation{OperationID: "stop-ring", Method: http.MethodDelete, Path: "/ring",
+		Summary: "Stop ringing", Description: stopDesc, Tags: []string{"Ringing"}, DefaultStatus: http.StatusAccepted}, stopRingQuery(d))
+	huma.Register(api, huma.Operation{OperationID: "stop-ring-post", Method: http.MethodPost, Path: "/ring/stop",
+		Summary: "Stop ringing (POST form)", Description: stopDesc, Tags: []string{"Ringing"}, DefaultStatus: http.StatusAccepted}, stopRingBody(d))
+	huma.Register(api, huma.Operation{OperationID: "stop-ring-line", Method: http.MethodDelete, Path: "/lines/{id}/ring",
+		Summary: "Stop ringing a line", Description: stopDesc, Tags: []string{"Ringing"}, DefaultStatus: http.StatusAccepted}, stopRingLine(d))
+
+	hangDesc := "Ends the active call with BYE (or stops a ring). The adapter then plays reorder tone and does not " +
+		"report when the handset is put down, so the line's state becomes unknown until the next SIP event; a hangup event is published. " +
+		"409 when the line has no call."
+	huma.Register(api, huma.Operation{OperationID: "hangup", Method: http.MethodPost, Path: "/hangup",
+		Summary: "Hang up", Description: hangDesc, Tags: []string{"Calls"}, DefaultStatus: http.StatusAccepted}, hangupHandler(d))
+	huma.Register(api, huma.Operation{OperationID: "hangup-line", Method: http.MethodPost, Path: "/lines/{id}/hangup",
+		Summary: "Hang up a line", Description: hangDesc, Tags: []string{"Calls"}, DefaultStatus: http.StatusAccepted}, hangupLine(d))
+}
+
+// LineQuery selects a line by query parameter; empty means the first line.
+type LineQuery struct {
+	Line string `query:"line" doc:"Line id; the first line when omitted" maxLength:"64"`
+}
+
+// LinePath selects a line by path.
+type LinePath struct {
+	ID string `path:"id" doc:"Line id" maxLength:"64"`
+}
+
+// StatusBody is the answer of GET /status.
+type StatusBody struct {
+	Lines          []sipphone.LineStatus `json:"lines"`
+	OffHook        *bool                 `json:"off_hook" doc:"First line: true off-hook, false on-hook, null unknown"`
+	LastDTMF       string                `json:"last_dtmf" doc:"First line: last key pressed"`
+	AudioStreaming bool                  `json:"audio_streaming" doc:"First line: an audio stream is active"`
+	Version        string                `json:"version"`
+	UptimeS        float64               `json:"uptime_s"`
+	Auth           string                `json:"auth" enum:"enabled,disabled"`
+}
+
+type statusOutput struct{ Body StatusBody }
+
+func statusHandler(d Deps) func(context.Context, *struct{}) (*statusOutput, error) {
+	return func(ctx context.Context, _ *struct{}) (*statusOutput, error) {
+		lines := d.Lines.Status()
+		b := StatusBody{Lines: lines, Version: d.Version, UptimeS: time.Since(d.Started).Round(time.Millisecond).Seconds(), Auth: "enabled"}
+		if d.AuthDisabled {
+			b.Auth = "disabled"
+		}
+		if len(lines) > 0 {
+			b.OffHook, b.LastDTMF, b.AudioStreaming = lines[0].OffHook, lines[0].LastDTMF, lines[0].AudioStreaming
+		} else {
+			f := false
+			b.OffHook = &f
+		}
+		return &statusOutput{Body: b}, nil
+	}
+}
+
+type linesOutput struct {
+	Body []sipphone.LineStatus
+}
+
+func listLines(d Deps) func(context.Context, *struct{}) (*linesOutput, error) {
+	return func(ctx context.Context, _ *struct{}) (*linesOutput, error) {
+		return &linesOutput{Body: d.Lines.Status()}, nil
+	}
+}
+
+type lineOutput struct{ Body sipphone.LineStatus }
+
+func getLine(d Deps) func(context.Context, *LinePath) (*lineOutput, error) {
+	return func(ctx context.Context, in *LinePath) (*lineOutput, error) {
+		st, err := d.Lines.Line(in.ID)
+		if err != nil {
+			return nil, httpError(err)
+		}
+		return &lineOutput{Body: st}, nil
+	}
+}
+
+// RingBody is the optional body of a ring request.
+type RingBody struct {
+	Line     string             `json:"line,omitempty" doc:"Line id; the first line when omitted (the query parameter line works too)" maxLength:"64"`
+	CallerID *sipphone.CallerID `json:"caller_id,omitempty" doc:"Caller ID sent to the phone"`
+	Pattern  string             `json:"pattern,omitempty" doc:"Ring pattern name, mapped to an Alert-Info header (see ht802.ring_patterns: ring1-ring10, bellcore-dr1-dr5 by default)" maxLength:"32"`
+	TimeoutS float64            `json:"timeout_s,omitempty" doc:"Seconds to ring before giving up (default ht802.ring_timeout, 30)" minimum:"1" maximum:"600"`
+}
+
+// RingResult answers a ring request.
+type RingResult struct {
+	RingID string `json:"ring_id"`
+	Line   string `json:"line"`
+}
+
+type ringInput struct {
+	LineQuery
+	Body *RingBody
+}
+
+type ringOutput struct{ Body RingResult }
+
+func doRing(d Deps, lineID string, b *RingBody) (*ringOutput, error) {
+	var o line.RingOptions
+	if b != nil {
+		if b.CallerID != nil {
+			o.CallerID = *b.CallerID
+		}
+		o.Pattern = b.Pattern
+		o.Timeout = time.Duration(b.TimeoutS * float64(time.Second))
+	}
+	id, l, err := d.Lines.Ring(lineID, o)
+	if err != nil {
+		return nil, httpError(err)
+	}
+	return &ringOutput{Body: RingResult{RingID: id, Line: l}}, nil
+}
+
+func ringHandler(d Deps) func(context.Context, *ringInput) (*ringOutput, error) {
+	return func(ctx context.Context, in *ringInput) (*ringOutput, error) {
+		lineID := in.Line
+		if in.Body != nil && in.Body.Line != "" {
+			lineID = in.Body.Line
+		}
+		return doRing(d, lineID, in.Body)
+	}
+}
+
+type ringLineInput struct {
+	LinePath
+	Body *RingBody
+}
+
+func ringLineHandler(d Deps) func(context.Context, *ringLineInput) (*ringOutput, error) {
+	return func(ctx context.Context, in *ringLineInput) (*ringOutput, error) {
+		return doRing(d, in.ID, in.Body)
+	}
+}
+
+// LineBody names a line in a JSON body.
+type LineBody struct {
+	Line string `json:"line,omitempty" doc:"Line id; the first line when omitted" maxLength:"64"`
+}
+
+// Accepted answers requests whose effect follows as events.
+type Accepted struct {
+	Line   string `json:"line"`
+	Status string `json:"status" doc:"What was started: stopping, hanging_up"`
+}
+
+type acceptedOutput struct{ Body Accepted }
+
+func stopRing(d Deps, lineID string) (*acceptedOutput, error) {
+	l, err := d.Lines.StopRing(lineID)
+	if err != nil {
+		return nil, httpError(err)
+	}
+	return &acceptedOutput{Body: Accepted{Line: l, Status: "stopping"}}, nil
+}
+
+func stopRingQuery(d Deps) func(context.Context, *LineQuery) (*acceptedOutput, error) {
+	return func(ctx context.Context, in *LineQuery) (*acceptedOutput, error) { return stopRing(d, in.Line) }
+}
+
+type lineBodyInput struct {
+	LineQuery
+	Body *LineBody
+}
+
+func (in *lineBodyInput) line() string {
+	if in.Body != nil && in.Body.Line != "" {
+		return in.Body.Line
+	}
+	return in.Line
+}
+
+func stopRingBody(d Deps) func(context.Context, *lineBodyInput) (*acceptedOutput, error) {
+	return func(ctx context.Context, in *lineBodyInput) (*acceptedOutput, error) { return stopRing(d, in.line()) }
+}
+
+func stopRingLine(d Deps) func(context.Context, *LinePath) (*acceptedOutput, error) {
+	return func(ctx context.Context, in *LinePath) (*acceptedOutput, error) { return stopRing(d, in.ID) }
+}
+
+func hangup(d Deps, lineID string) (*acceptedOutput, error) {
+	l, err := d.Lines.Hangup(lineID)
+	if err != nil {
+		return nil, httpError(err)
+	}
+	return &acceptedOutput{Body: Accepted{Line: l, Status: "hanging_up"}}, nil
+}
+
+func hangupHandler(d Deps) func(context.Context, *lineBodyInput) (*acceptedOutput, error) {
+	return func(ctx context.Context, in *lineBodyInput) (*acceptedOutput, error) { return hangup(d, in.line()) }
+}
+
+func hangupLine(d Deps) func(context.Context, *LinePath) (*acceptedOutput, error) {
+	return func(ctx context.Context, in *LinePath) (*acceptedOutput, error) { return hangup(d, in.ID) }
+}

@@ -1,0 +1,136 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/events"
+)
+
+// Event stream policy, documented in the README.
+const (
+	defaultEventQueue = 256              // events a client may fall behind before it is dropped
+	writeTimeout      = 5 * time.Second  // a client that cannot take a frame this long is dropped
+	pingInterval      = 20 * time.Second // liveness check of idle clients
+)
+
+// NewWS returns the WebSocket handler (port 8001): /ws streams events.
+func NewWS(d Deps) http.Handler {
+	if d.EventQueue <= 0 {
+		d.EventQueue = defaultEventQueue
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", eventsWS(d))
+	return mux
+}
+
+// problem writes an RFC 9457 problem before a WebSocket upgrade.
+func problem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"title": http.StatusText(status), "status": status, "detail": detail})
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// eventsWS streams events: first a state snapshot (or, with ?since=SEQ, the
+// events missed since SEQ, with a gap event if some are gone), then each
+// event as one JSON text frame. Filters: ?types=a,b&line=x,y.
+func eventsWS(d Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f := events.Filter{Types: splitList(q.Get("types")), Lines: splitList(q.Get("line"))}
+		for _, t := range f.Types {
+			if !slices.Contains(sipphone.EventTypes, t) {
+				problem(w, http.StatusBadRequest, fmt.Sprintf("unknown event type %q in types; known: %s", t, strings.Join(sipphone.EventTypes, ", ")))
+				return
+			}
+		}
+		var since *uint64
+		if v := q.Get("since"); v != "" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				problem(w, http.StatusBadRequest, "since must be the seq number of the last event received")
+				return
+			}
+			since = &n
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return // Accept has answered
+		}
+		defer c.CloseNow()
+		log := d.Logger.With("component", "ws", "peer", r.RemoteAddr)
+		sub, snap, replay := d.Lines.Subscribe(f, d.EventQueue, since)
+		defer sub.Close()
+		ctx := c.CloseRead(r.Context()) // we read nothing; this handles pings and close
+		log.Debug("event client connected", "types", f.Types, "lines", f.Lines)
+
+		send := func(e *sipphone.Event) error {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			defer cancel()
+			return c.Write(wctx, websocket.MessageText, b)
+		}
+		if since == nil {
+			if err := send(&snap); err != nil {
+				return
+			}
+		}
+		for i := range replay {
+			if err := send(&replay[i]); err != nil {
+				return
+			}
+		}
+		ping := time.NewTicker(pingInterval)
+		defer ping.Stop()
+		for {
+			select {
+			case e, ok := <-sub.C():
+				if !ok {
+					if sub.Overflowed() {
+						log.Warn("event client too slow; disconnected", "queue", d.EventQueue)
+						c.Close(websocket.StatusPolicyViolation, "event queue overflowed; reconnect with ?since=<last seq>")
+					}
+					return
+				}
+				if err := send(&e); err != nil {
+					log.Debug("event client write failed", "err", err)
+					return
+				}
+			case <-ping.C:
+				pctx, cancel := context.WithTimeout(ctx, writeTimeout)
+				err := c.Ping(pctx)
+				cancel()
+				if err != nil {
+					return
+				}
+			case <-d.Shutdown:
+				c.Close(websocket.StatusGoingAway, "server shutting down")
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}

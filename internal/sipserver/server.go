@@ -1,0 +1,420 @@
+// Package sipserver is the SIP side of sipphone, built on sipgo's transport,
+// transaction and parser layers: the registrar for the adapter's ports with
+// digest authentication, dialog tracking, answering calls placed by the phone
+// and ringing the phone. It reports what happens to the line owner
+// (internal/line) and takes its orders from it; it speaks SIP only.
+package sipserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sip-phone-api/sipphone/internal/line"
+	"github.com/sip-phone-api/sipphone/internal/rtp"
+)
+
+// Config configures a Server.
+type Config struct {
+	Host       netip.Addr // listen address; the unspecified address listens on all
+	Port       int        // 0 picks a free port (the same number for UDP and TCP)
+	Transports []string   // "udp", "tcp"
+	// Advertise is the address put in Contact, Via and SDP. When invalid,
+	// the address the system routes toward each peer is used.
+	Advertise netip.Addr
+	// Allowed reports whether a source may talk to us at all; nil allows all.
+	Allowed func(netip.Addr) bool
+
+	AuthEnabled   bool
+	Realm         string
+	NonceLifetime time.Duration
+	// Password returns the password of an Authenticate ID registering or
+	// calling as SIP user aor.
+	Password func(aor, authUser string) (string, bool)
+
+	MinExpires, MaxExpires int // seconds
+
+	Codec string // preferred codec: PCMU or PCMA
+	PTime int    // ms
+
+	Ports  *rtp.Ports
+	Lines  *line.Manager
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Name is sent as the Server and User-Agent header.
+	Name string
+}
+
+// Server is the SIP server.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	ua   *sipgo.UserAgent
+	srv  *sipgo.Server
+	cli  *sipgo.Client
+	auth *digestAuth
+
+	udp     net.PacketConn
+	tcp     net.Listener
+	udpAddr netip.AddrPort // actual bound addresses
+	tcpAddr netip.AddrPort
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the server starts
+
+	// mu guards dialogs, rings, closing and localIPs. Never held across a
+	// network write.
+	mu       sync.Mutex
+	dialogs  map[string]*dialog // Call-ID -> dialog (both directions)
+	rings    map[string]*ring   // ring id -> ring in progress
+	closing  bool
+	localIPs map[netip.Addr]netip.Addr
+}
+
+// New builds a server. It opens nothing until Start.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = "sipphone"
+	}
+	if cfg.NonceLifetime <= 0 {
+		cfg.NonceLifetime = 5 * time.Minute
+	}
+	if cfg.MinExpires <= 0 {
+		cfg.MinExpires = 60
+	}
+	if cfg.MaxExpires < cfg.MinExpires {
+		cfg.MaxExpires = 3600
+	}
+	if cfg.PTime == 0 {
+		cfg.PTime = 20
+	}
+	if len(cfg.Transports) == 0 {
+		cfg.Transports = []string{"udp", "tcp"}
+	}
+	if cfg.Name == "" {
+		cfg.Name = "sipphone"
+	}
+	if cfg.Lines == nil || cfg.Ports == nil {
+		return nil, errors.New("sipserver: Lines and Ports are required")
+	}
+	log := cfg.Logger.With("component", "sip")
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.Name))
+	if err != nil {
+		return nil, fmt.Errorf("sip user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("sip server: %w", err)
+	}
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("sip client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, log: log, ua: ua, srv: srv, cli: cli,
+		auth:     newDigestAuth(cfg.Realm, cfg.NonceLifetime, cfg.Now),
+		ctx:      ctx,
+		cancel:   cancel,
+		dialogs:  map[string]*dialog{},
+		rings:    map[string]*ring{},
+		localIPs: map[netip.Addr]netip.Addr{},
+	}
+	srv.OnRegister(s.guard(s.onRegister))
+	srv.OnInvite(s.guard(s.onInvite))
+	srv.OnAck(s.guard(s.onAck))
+	srv.OnBye(s.guard(s.onBye))
+	srv.OnCancel(s.guard(s.onCancel))
+	srv.OnOptions(s.guard(s.onOptions))
+	srv.OnInfo(s.guard(s.onInfo))
+	srv.OnNoRoute(s.guard(s.onNoRoute))
+	return s, nil
+}
+
+// Start binds the listeners and serves. If it fails half-way, what was
+// opened is closed again.
+func (s *Server) Start() error {
+	var udp, tcp bool
+	for _, t := range s.cfg.Transports {
+		switch strings.ToLower(t) {
+		case "udp":
+			udp = true
+		case "tcp":
+			tcp = true
+		default:
+			return fmt.Errorf("sipserver: unsupported transport %q", t)
+		}
+	}
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		err = s.listen(udp, tcp)
+		if err == nil || s.cfg.Port != 0 {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if s.udp != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.srv.ServeUDP(s.udp)
+		}()
+	}
+	if s.tcp != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.srv.ServeTCP(s.tcp)
+		}()
+	}
+	s.log.Info("SIP listening", "udp", s.udpAddr, "tcp", s.tcpAddr, "auth", s.cfg.AuthEnabled)
+	return nil
+}
+
+// listen binds UDP and TCP on the same port number.
+func (s *Server) listen(udp, tcp bool) error {
+	port := s.cfg.Port
+	host := s.cfg.Host
+	if udp {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host, uint16(port))))
+		if err != nil {
+			return fmt.Errorf("listen SIP UDP %s: %w", netip.AddrPortFrom(host, uint16(port)), err)
+		}
+		s.udp = c
+		s.udpAddr = c.LocalAddr().(*net.UDPAddr).AddrPort()
+		port = int(s.udpAddr.Port())
+	}
+	if tcp {
+		l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(host, uint16(port))))
+		if err != nil {
+			if s.udp != nil {
+				s.udp.Close()
+				s.udp = nil
+			}
+			return fmt.Errorf("listen SIP TCP %s: %w", netip.AddrPortFrom(host, uint16(port)), err)
+		}
+		s.tcp = l
+		s.tcpAddr = l.Addr().(*net.TCPAddr).AddrPort()
+	}
+	return nil
+}
+
+// UDPAddr returns the bound UDP address (invalid when UDP is off).
+func (s *Server) UDPAddr() netip.AddrPort { return s.udpAddr }
+
+// TCPAddr returns the bound TCP address (invalid when TCP is off).
+func (s *Server) TCPAddr() netip.AddrPort { return s.tcpAddr }
+
+// Ready reports whether the listeners are up.
+func (s *Server) Ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closing && (s.udp != nil || s.tcp != nil)
+}
+
+// Shutdown stops taking calls, cancels rings and ends calls with BYE,
+// waiting for their answers until ctx ends, then closes the listeners.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closing = true
+	var rings []*ring
+	for _, r := range s.rings {
+		rings = append(rings, r)
+	}
+	var dialogs []*dialog
+	for _, d := range s.dialogs {
+		dialogs = append(dialogs, d)
+	}
+	s.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, r := range rings {
+		r.stop("shutdown")
+	}
+	for _, d := range dialogs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if d.confirmed() {
+				s.cfg.Lines.ServerEndedCall(d.callID, "shutdown")
+				s.bye(ctx, d)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	s.cancel()
+	if s.udp != nil {
+		s.udp.Close()
+	}
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
+	s.ua.Close()
+	<-done
+	s.wg.Wait()
+	return nil
+}
+
+// guard applies the checks every request passes before any processing:
+// the source allow-list and a panic barrier so no request can take the
+// server down.
+func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("panic handling SIP request", "method", req.Method, "source", req.Source(), "panic", r)
+				if !req.IsAck() {
+					s.respond(tx, req, sip.StatusInternalServerError, "Internal Server Error", nil)
+				}
+			}
+		}()
+		src, ok := sourceAddr(req)
+		if !ok || (s.cfg.Allowed != nil && !s.cfg.Allowed(src)) {
+			s.log.Warn("SIP request from a source not in ht802.host dropped", "method", req.Method, "source", req.Source())
+			return // no answer: do not help a scanner
+		}
+		if isScanner(req) {
+			s.log.Warn("SIP scanner dropped", "source", req.Source(), "user_agent", headerValue(req, "User-Agent"))
+			return
+		}
+		h(req, tx)
+	}
+}
+
+var scannerAgents = []string{"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sundayddr", "iwar", "sipsak"}
+
+func isScanner(req *sip.Request) bool {
+	ua := strings.ToLower(headerValue(req, "User-Agent"))
+	if ua == "" {
+		return false
+	}
+	for _, s := range scannerAgents {
+		if strings.Contains(ua, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func headerValue(m interface{ GetHeader(string) sip.Header }, name string) string {
+	if h := m.GetHeader(name); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+func sourceAddr(req *sip.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
+}
+
+// respond sends a response built from req with extra headers.
+func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, body []byte, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, body)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	res.AppendHeader(sip.NewHeader("Server", s.cfg.Name))
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sending SIP response failed", "code", code, "method", req.Method, "err", err)
+	}
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(tx, req, sip.StatusOK, "OK", nil,
+		sip.NewHeader("Allow", allowed),
+		sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf, application/hook-flash"))
+}
+
+const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO"
+
+func (s *Server) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	s.respond(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil, sip.NewHeader("Allow", allowed))
+}
+
+// localIP returns the address to advertise to peer.
+func (s *Server) localIP(peer netip.Addr) netip.Addr {
+	if s.cfg.Advertise.IsValid() {
+		return s.cfg.Advertise
+	}
+	if !s.cfg.Host.IsUnspecified() {
+		return s.cfg.Host
+	}
+	s.mu.Lock()
+	ip, ok := s.localIPs[peer]
+	s.mu.Unlock()
+	if ok {
+		return ip
+	}
+	ip = netip.MustParseAddr("127.0.0.1")
+	// Connecting a UDP socket sends nothing; it asks the kernel which local
+	// address routes to peer.
+	if c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(peer, 9))); err == nil {
+		ip = c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+		c.Close()
+	}
+	s.mu.Lock()
+	if len(s.localIPs) > 256 {
+		clear(s.localIPs)
+	}
+	s.localIPs[peer] = ip
+	s.mu.Unlock()
+	return ip
+}
+
+// port returns our SIP port for transport.
+func (s *Server) port(transport string) int {
+	if strings.EqualFold(transport, "tcp") && s.tcpAddr.IsValid() {
+		return int(s.tcpAddr.Port())
+	}
+	if s.udpAddr.IsValid() {
+		return int(s.udpAddr.Port())
+	}
+	return int(s.tcpAddr.Port())
+}
+
+// contactHeader is our Contact toward peer.
+func (s *Server) contactHeader(peer netip.Addr, transport string) *sip.ContactHeader {
+	c := &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "sipphone", Host: s.localIP(peer).String(), Port: s.port(transport)}}
+	if strings.EqualFold(transport, "tcp") {
+		c.Address.UriParams = sip.NewParams()
+		c.Address.UriParams.Add("transport", "tcp")
+	}
+	return c
+}
