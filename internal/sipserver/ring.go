@@ -152,12 +152,20 @@ func (s *Server) runRing(rq line.RingRequest, r *ring) {
 		// The adapter must answer 487; if it never does, stop waiting.
 		giveUp = time.After(64 * sip.T1)
 	}
-	startCancel := func(why string) {
+	// startCancel reports whether the ring is over already: before any
+	// provisional answer no CANCEL may be sent, so we stop waiting at once.
+	startCancel := func(why string) bool {
 		if cancelWhy == "" {
 			cancelWhy = why
 		}
 		stopCh, timeout = nil, nil
+		if !provisional {
+			log.Info("ring stopped before the adapter answered", "reason", why)
+			s.cfg.Lines.RingEnded(rq.ID, cancelOutcome(cancelWhy), "the adapter had not answered the INVITE")
+			return true
+		}
 		sendCancel()
+		return false
 	}
 	for {
 		var timeoutC <-chan time.Time
@@ -189,9 +197,13 @@ func (s *Server) runRing(rq line.RingRequest, r *ring) {
 			}
 		case <-timeoutC:
 			log.Info("ring timed out; cancelling")
-			startCancel(string(sipphone.RingTimeout))
+			if startCancel(string(sipphone.RingTimeout)) {
+				return
+			}
 		case <-stopCh:
-			startCancel(r.reason)
+			if startCancel(r.reason) {
+				return
+			}
 		case <-tx.Done():
 			if cancelWhy != "" {
 				s.cfg.Lines.RingEnded(rq.ID, cancelOutcome(cancelWhy), "no final answer after CANCEL")
