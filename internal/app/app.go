@@ -152,8 +152,13 @@ func (a *App) Start() (err error) {
 		Lines: a.Lines, Bus: a.Bus, Version: a.version, Logger: a.log, Ready: a.Ready, Started: time.Now(),
 		Shutdown: a.shutdown, AuthDisabled: len(a.cfg.API.Tokens) == 0,
 	}
-	restH := httpapi.NewREST(deps)
-	wsH := httpapi.NewWS(deps)
+	var tokens []httpapi.Token
+	for _, t := range a.cfg.API.Tokens {
+		tokens = append(tokens, httpapi.Token{Name: t.Name, Secret: t.Token})
+	}
+	auth := httpapi.NewAuthenticator(tokens, a.log.With("component", "api"))
+	restH := auth.Wrap(httpapi.NewREST(deps))
+	wsH := auth.Wrap(httpapi.NewWS(deps))
 	a.restLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.RESTPort)))
 	if err != nil {
 		return fmt.Errorf("server.rest_port: listen: %w", err)

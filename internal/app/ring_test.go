@@ -1,11 +1,15 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/sip-phone-api/sipphone"
 )
@@ -184,4 +188,52 @@ func TestUnregisterAndRefresh(t *testing.T) {
 	if code := s.do("POST", "/ring", "", nil); code != 503 {
 		t.Fatalf("ring unregistered line = %d, want 503", code)
 	}
+}
+
+func TestAPITokenRequired(t *testing.T) {
+	s := startServer(t, "api: {tokens: [{name: ha, token: s3cret-token}]}\n", "")
+	cases := []struct {
+		name, path, auth string
+		want             int
+	}{
+		{"status without token", "/status", "", 401},
+		{"status wrong token", "/status", "Bearer nope", 401},
+		{"status with token", "/status", "Bearer s3cret-token", 200},
+		{"ring without token", "/ring", "", 401},
+		{"health without token", "/healthz", "", 200},
+		{"ready without token", "/readyz", "", 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			method := "GET"
+			if c.path == "/ring" {
+				method = "POST"
+			}
+			req, _ := http.NewRequest(method, s.url(c.path), nil)
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != c.want {
+				t.Fatalf("%s = %d, want %d", c.path, res.StatusCode, c.want)
+			}
+			if c.want == 401 && res.Header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("401 content type %q", res.Header.Get("Content-Type"))
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, res, err := websocket.Dial(ctx, "ws://"+s.WSAddr().String()+"/ws", nil); err == nil || res == nil || res.StatusCode != 401 {
+		t.Fatalf("/ws without token: err=%v res=%v, want 401", err, res)
+	}
+	c, _, err := websocket.Dial(ctx, "ws://"+s.WSAddr().String()+"/ws?token=s3cret-token", nil)
+	if err != nil {
+		t.Fatalf("/ws with ?token=: %v", err)
+	}
+	c.CloseNow()
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -52,7 +53,22 @@ func NewREST(d Deps) http.Handler {
 		"audio streams and DTMF. Events stream on the WebSocket port at /ws."
 	api := humago.New(mux, cfg)
 	routes(api, mux, d)
-	return mux
+	return jsonByDefault(mux)
+}
+
+// jsonByDefault reads request bodies as JSON when the client did not say
+// otherwise: `curl -d '{...}'` sends application/x-www-form-urlencoded, and
+// a body that is not JSON still gets a clear 400 from the decoder.
+func jsonByDefault(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch ct := r.Header.Get("Content-Type"); {
+		case ct == "", strings.HasPrefix(ct, "application/x-www-form-urlencoded"), strings.HasPrefix(ct, "text/plain"):
+			if r.ContentLength != 0 {
+				r.Header.Set("Content-Type", "application/json")
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // httpError maps domain errors to HTTP problems, in one place.

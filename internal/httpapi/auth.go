@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+)
+
+// Token is an accepted bearer token with the name it is logged under.
+type Token struct {
+	Name, Secret string
+}
+
+// Authenticator checks bearer tokens. With no tokens it lets everything
+// through (the start-up log and /status say so).
+type Authenticator struct {
+	tokens []tokenHash
+	log    *slog.Logger
+	// Failures counts refused requests.
+	Failures atomic.Uint64
+}
+
+type tokenHash struct {
+	name string
+	sum  [32]byte
+}
+
+// NewAuthenticator returns an authenticator for tokens.
+func NewAuthenticator(tokens []Token, log *slog.Logger) *Authenticator {
+	a := &Authenticator{log: log}
+	for _, t := range tokens {
+		a.tokens = append(a.tokens, tokenHash{name: t.Name, sum: sha256.Sum256([]byte(t.Secret))})
+	}
+	return a
+}
+
+// Enabled reports whether tokens are required.
+func (a *Authenticator) Enabled() bool { return a != nil && len(a.tokens) > 0 }
+
+// check returns the name of the token presented, or false. Tokens are
+// compared as SHA-256 digests in constant time, every token each time, so
+// timing reveals neither which token nor how much of one matched.
+func (a *Authenticator) check(presented string) (string, bool) {
+	sum := sha256.Sum256([]byte(presented))
+	name, ok := "", 0
+	for _, t := range a.tokens {
+		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
+			name, ok = t.name, 1
+		}
+	}
+	return name, ok == 1
+}
+
+// Wrap requires a token on every path except the health checks. WebSocket
+// clients that cannot set headers (browsers) may pass ?token=.
+func (a *Authenticator) Wrap(h http.Handler) http.Handler {
+	if !a.Enabled() {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		presented, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !found {
+			presented = r.URL.Query().Get("token")
+		}
+		if _, ok := a.check(strings.TrimSpace(presented)); !ok || presented == "" {
+			a.Failures.Add(1)
+			a.log.Warn("API authentication failed", "remote", r.RemoteAddr, "path", r.URL.Path, "token_presented", presented != "")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sipphone"`)
+			problem(w, http.StatusUnauthorized, "a valid API token is required: send Authorization: Bearer <token> (or ?token= for WebSocket clients)")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
