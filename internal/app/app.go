@@ -86,6 +86,9 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	rtpHost := sipHost
 	a.Ports = rtp.NewPorts(rtpHost, cfg.Audio.RTPPorts.Min, cfg.Audio.RTPPorts.Max)
 	allow := cfg.HT802.Host
+	if err := allow.Resolve(nil); err != nil {
+		log.Warn("cannot resolve an ht802.host entry; it matches nothing until restart", "err", err)
+	}
 	a.SIP, err = sipserver.New(sipserver.Config{
 		Host: sipHost, Port: cfg.Server.SIPPort, Transports: cfg.Server.SIPTransports, Advertise: advertise,
 		Allowed:       allow.Allows,

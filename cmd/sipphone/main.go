@@ -1,0 +1,66 @@
+// Command sipphone turns an analog telephone on a Grandstream HT802 into a
+// programmable smart-home device: it is the adapter's SIP server and offers
+// a REST API and a WebSocket event stream. main only wires: see run.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sip-phone-api/sipphone/internal/sim"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// usageError is a mistake in how the program was invoked or configured: exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sipphone:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: sipphone [serve] [--config FILE]   run the server (default)
+       sipphone sim --server HOST:PORT    run a simulated HT802 (see sipphone sim --help)
+       sipphone --version                 print the version
+`
+
+// run is the whole program, callable from tests.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "--version", "-version", "version":
+			fmt.Fprintln(stdout, "sipphone", version)
+			return nil
+		case "help", "--help", "-h":
+			fmt.Fprint(stdout, usage)
+			return nil
+		case "serve":
+			return serve(ctx, args[1:], getenv, stdout, stderr)
+		case "sim":
+			if err := sim.RunCLI(ctx, args[1:], stdin, stdout, stderr); err != nil {
+				return usageIfFlag(err)
+			}
+			return nil
+		}
+	}
+	return serve(ctx, args, getenv, stdout, stderr)
+}

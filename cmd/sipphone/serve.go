@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/sip-phone-api/sipphone/internal/app"
+	"github.com/sip-phone-api/sipphone/internal/config"
+	"github.com/sip-phone-api/sipphone/internal/logging"
+)
+
+// serve runs the server until ctx ends (SIGINT/SIGTERM), then shuts down.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sipphone", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (default $SIP_PHONE_CONFIG or "+config.DefaultPath+" when it exists)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "sipphone", version)
+		return nil
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), usage)}
+	}
+	cfg, err := config.Load(*cfgPath, getenv)
+	if err != nil {
+		return usageError{fmt.Errorf("configuration:\n%w", err)}
+	}
+	log, closeLog, err := logging.New(logging.Options{Level: cfg.Logging.SlogLevel(), Format: cfg.Logging.Format, Output: cfg.Logging.Output}, stdout, stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	defer closeLog.Close()
+	a, err := app.New(cfg, log, version)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := a.Start(); err != nil {
+		return err
+	}
+	if len(cfg.API.Tokens) == 0 && !isLoopback(cfg.Server.EffectiveAPIHost()) {
+		log.Warn("API AUTHENTICATION IS DISABLED: anyone who can reach this host can ring the phone and listen to its microphone; set api.tokens or API_TOKEN")
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.ShutdownTimeout))
+	defer cancel()
+	return a.Shutdown(sctx)
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// usageIfFlag marks flag errors of subcommands as usage errors (exit 2).
+func usageIfFlag(err error) error {
+	var fe interface{ FlagError() }
+	if errors.As(err, &fe) {
+		return usageError{err}
+	}
+	return err
+}
