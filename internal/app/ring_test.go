@@ -237,3 +237,49 @@ func TestAPITokenRequired(t *testing.T) {
 	}
 	c.CloseNow()
 }
+
+// send writes a raw SIP message from the phone's socket and returns the
+// first line of the answer, or "" when none came within timeout.
+func (p *rawPhone) send(server, msg string, timeout time.Duration) string {
+	p.t.Helper()
+	addr, _ := net.ResolveUDPAddr("udp", server)
+	if _, err := p.conn.WriteToUDP([]byte(msg), addr); err != nil {
+		p.t.Fatal(err)
+	}
+	buf := make([]byte, 65536)
+	p.conn.SetReadDeadline(time.Now().Add(timeout))
+	n, _, err := p.conn.ReadFromUDP(buf)
+	if err != nil {
+		return ""
+	}
+	return firstLine(string(buf[:n]))
+}
+
+func optionsMsg(server, local string) string {
+	return fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-opt-%d;rport\r\n"+
+		"From: <sip:phone1@%s>;tag=o1\r\nTo: <sip:%s>\r\nCall-ID: opt-%d\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+		server, local, time.Now().UnixNano(), server, server, time.Now().UnixNano())
+}
+
+func TestOptionsAnswered(t *testing.T) {
+	s := startServer(t, "", "")
+	p := newRawPhone(t)
+	if got := p.send(s.sipAddr(), optionsMsg(s.sipAddr(), p.conn.LocalAddr().String()), 5*time.Second); got != "SIP/2.0 200 OK" {
+		t.Fatalf("OPTIONS answered %q", got)
+	}
+}
+
+func TestSourceAllowList(t *testing.T) {
+	s := startServer(t, "ht802: {host: [10.9.9.9, 192.168.0.0/16]}\n", "")
+	p := newRawPhone(t)
+	if got := p.send(s.sipAddr(), optionsMsg(s.sipAddr(), p.conn.LocalAddr().String()), 300*time.Millisecond); got != "" {
+		t.Fatalf("request from 127.0.0.1 answered %q; want silence", got)
+	}
+	s.waitFor("refusal logged", func() bool { return strings.Contains(s.logs.String(), "not in ht802.host") })
+
+	s2 := startServer(t, "ht802: {host: [10.9.9.9, 127.0.0.0/8]}\n", "")
+	p.register(s2.sipAddr(), "phone1")
+	if !s2.status().line("phone1").Registered {
+		t.Fatal("allowed source not registered")
+	}
+}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -207,5 +208,47 @@ func TestRingBusyWithSipp(t *testing.T) {
 	}
 	if st := s.status().line("phone1"); st.State != sipphone.StateOnHook {
 		t.Fatalf("state after busy = %s", st.State)
+	}
+}
+
+func TestRegisterAndRingOverTCP(t *testing.T) {
+	s := startServer(t, "", "")
+	ev := s.events("?types=registered,ring_start,ring_stop,off_hook,hangup")
+	port := strconv.Itoa(peers.FreeUDPPort(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := s.sipp(ctx, "register.xml", "-s", "phone1", "-t", "t1", "-p", port, s.SIP.TCPAddr().String()); err != nil {
+		t.Fatalf("sipp register over TCP: %v\n%s", err, tail(out))
+	}
+	ev.expect(sipphone.EventRegistered)
+	if l := s.status().line("phone1"); l.Registration.Transport != "tcp" {
+		t.Fatalf("transport = %q, want tcp", l.Registration.Transport)
+	}
+	done := make(chan error, 1)
+	var out string
+	go func() {
+		var err error
+		out, err = s.sipp(ctx, "uas.xml", "-t", "t1", "-p", port, "-mp", strconv.Itoa(peers.FreeUDPPort(t)))
+		done <- err
+	}()
+	// The TCP UAS must listen before we connect to it.
+	s.waitFor("sipp TCP listener", func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	if code := s.do("POST", "/ring", `{"caller_id":{"name":"Front Door","number":"5551234"},"pattern":"ring3"}`, nil); code != 202 {
+		t.Fatalf("POST /ring = %d", code)
+	}
+	got := ev.expect(sipphone.EventRingStart, sipphone.EventRingStop, sipphone.EventOffHook)
+	if got[1].Reason != "answered" {
+		t.Fatalf("ring_stop %+v", got[1])
+	}
+	s.do("POST", "/hangup", "", nil)
+	ev.expect(sipphone.EventHangup)
+	if err := <-done; err != nil {
+		t.Fatalf("sipp UAS over TCP: %v\n%s", err, tail(out))
 	}
 }
