@@ -1,0 +1,648 @@
+package dtmf
+
+import (
+	"fmt"
+	"math"
+	"math/cmplx"
+	"time"
+)
+
+// EventKind tells whether an [Event] opens or closes a key press.
+type EventKind uint8
+
+const (
+	// Start reports that a key press began. It comes about 30 ms after the
+	// tone starts, so a user interface can react before the key is released;
+	// its Duration is zero.
+	Start EventKind = iota + 1
+	// End reports that a key press finished; its Duration is the tone length.
+	End
+)
+
+// String returns "start" or "end".
+func (k EventKind) String() string {
+	switch k {
+	case Start:
+		return "start"
+	case End:
+		return "end"
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// Event is one key press seen by a [Detector]. Each press yields a Start
+// event and later an End event with the same Digit and Start.
+type Event struct {
+	// Digit is the key: '0'-'9', '*', '#' or 'A'-'D'.
+	Digit byte
+	// Start is when the tone began, counted from the detector's first sample
+	// (or its last Reset or Flush).
+	Start time.Duration
+	// Duration is the tone length on End events and zero on Start events.
+	Duration time.Duration
+	// Kind is Start or End.
+	Kind EventKind
+}
+
+// String formats the event for logs and test output, e.g. "5 end @120ms 80ms".
+func (e Event) String() string {
+	if e.Kind == End {
+		return fmt.Sprintf("%c %v @%v %v", e.Digit, e.Kind, e.Start, e.Duration)
+	}
+	return fmt.Sprintf("%c %v @%v", e.Digit, e.Kind, e.Start)
+}
+
+// Config holds the detector's thresholds. A zero field takes the value from
+// [DefaultConfig].
+type Config struct {
+	// SampleRate is the PCM rate in Hz, default 8000 (G.711), the rate the
+	// figures are tested at. Any multiple of 400 from 8000 to 48000 is
+	// accepted.
+	SampleRate int
+	// MinLevel is the weakest tone accepted, in dBm0 per tone (0 dBm0 is a
+	// sine with a peak of 32768·10^(-3.17/20) in 16-bit PCM, the G.711
+	// digital milliwatt). Default -29, between the -26 dBm0 that must be
+	// detected and the -32 dBm0 that must not.
+	MinLevel float64
+	// NormalTwist is how much weaker, in dB, the high-group tone may be than
+	// the low-group tone. Default 10 (8 must pass).
+	NormalTwist float64
+	// ReverseTwist is how much stronger, in dB, the high-group tone may be
+	// than the low-group tone. Default 6 (4 must pass).
+	ReverseTwist float64
+	// FreqTolerance is the largest accepted frequency error of each tone as
+	// a fraction of nominal. Default 0.025, between the 1.5 % that must be
+	// accepted and the 3.5 % that must be rejected.
+	FreqTolerance float64
+	// MinToneRatio is the smallest share of the energy the two tones must
+	// hold over the steady part of a press; a single window may hold 0.1
+	// less. Speech and music spread their energy and fail it. Default 0.85:
+	// dial tone 10 dB below the key leaves 0.91, white noise at 15 dB SNR
+	// 0.97.
+	MinToneRatio float64
+	// MinDuration is the shortest tone reported. Default 30 ms, between the
+	// 23 ms that must be ignored and the 40 ms that must be detected.
+	MinDuration time.Duration
+}
+
+// DefaultConfig returns the thresholds used for zero Config fields.
+func DefaultConfig() Config {
+	return Config{
+		SampleRate:    8000,
+		MinLevel:      -29,
+		NormalTwist:   10,
+		ReverseTwist:  6,
+		FreqTolerance: 0.025,
+		MinToneRatio:  0.85,
+		MinDuration:   30 * time.Millisecond,
+	}
+}
+
+// withDefaults returns c with zero fields replaced by the defaults.
+func (c Config) withDefaults() Config {
+	def := DefaultConfig()
+	if c.SampleRate == 0 {
+		c.SampleRate = def.SampleRate
+	}
+	if c.MinLevel == 0 {
+		c.MinLevel = def.MinLevel
+	}
+	if c.NormalTwist == 0 {
+		c.NormalTwist = def.NormalTwist
+	}
+	if c.ReverseTwist == 0 {
+		c.ReverseTwist = def.ReverseTwist
+	}
+	if c.FreqTolerance == 0 {
+		c.FreqTolerance = def.FreqTolerance
+	}
+	if c.MinToneRatio == 0 {
+		c.MinToneRatio = def.MinToneRatio
+	}
+	if c.MinDuration == 0 {
+		c.MinDuration = def.MinDuration
+	}
+	return c
+}
+
+// Validate reports the first field (after defaults) that is out of range.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.SampleRate < 8000 || c.SampleRate > 48000 || c.SampleRate%400 != 0:
+		return fmt.Errorf("dtmf: SampleRate %d: want a multiple of 400 from 8000 to 48000", c.SampleRate)
+	case c.MinLevel < -60 || c.MinLevel > 0:
+		return fmt.Errorf("dtmf: MinLevel %v dBm0: want -60 to 0", c.MinLevel)
+	case c.NormalTwist < 0 || c.NormalTwist > 20:
+		return fmt.Errorf("dtmf: NormalTwist %v dB: want 0 to 20", c.NormalTwist)
+	case c.ReverseTwist < 0 || c.ReverseTwist > 20:
+		return fmt.Errorf("dtmf: ReverseTwist %v dB: want 0 to 20", c.ReverseTwist)
+	case c.FreqTolerance < 0 || c.FreqTolerance > 0.05:
+		return fmt.Errorf("dtmf: FreqTolerance %v: want 0 to 0.05", c.FreqTolerance)
+	case c.MinToneRatio < 0.5 || c.MinToneRatio > 1:
+		return fmt.Errorf("dtmf: MinToneRatio %v: want 0.5 to 1", c.MinToneRatio)
+	case c.MinDuration < 0 || c.MinDuration > 100*time.Millisecond:
+		return fmt.Errorf("dtmf: MinDuration %v: want 0 to 100ms", c.MinDuration)
+	}
+	return nil
+}
+
+const (
+	// windowSubBlocks is the analysis window in sub-blocks of 2.5 ms.
+	windowSubBlocks = 5
+	// declareHits is how many consecutive windows must show the same digit
+	// before the press can start (the duration test then decides).
+	declareHits = 8
+	// hangoverMisses is how many windows without the digit end a press:
+	// 35 ms, which bridges dropouts of up to about 24 ms and splits on
+	// pauses from about 28 ms, clear of the 10 ms and 40 ms of Q.24.
+	hangoverMisses = 14
+	// ringSize is the sub-block history kept for timing the edges (160 ms).
+	ringSize = 64
+	// maxSubBlock is the sub-block length at 48 kHz.
+	maxSubBlock = 48000 / 400
+	// edgeAllowance is how much less than MinToneRatio a single window may
+	// hold; windows at the ends of a press cover only part of the tone.
+	edgeAllowance = 0.1
+	// edgeFraction is the share of a press's amplitude that counts as "tone
+	// present" in a sub-block when timing its edges.
+	edgeFraction = 0.5
+)
+
+// toneHz are the DTMF frequencies of ITU-T Q.23: four low-group (row) and
+// four high-group (column) tones.
+var toneHz = [8]float64{697, 770, 852, 941, 1209, 1336, 1477, 1633}
+
+// keys maps row*4+column to the key.
+var keys = [16]byte{
+	'1', '2', '3', 'A',
+	'4', '5', '6', 'B',
+	'7', '8', '9', 'C',
+	'*', '0', '#', 'D',
+}
+
+// subBlock is the DFT of one sub-block at the eight tones, each relative to
+// the sub-block's first sample, and its energy.
+type subBlock struct {
+	re, im [8]float64
+	energy float64
+}
+
+// Detector finds DTMF key presses in a stream of 16-bit PCM. It keeps about
+// 160 ms of analysis state and is not safe for concurrent use; use one per
+// audio stream.
+type Detector struct {
+	cfg   Config
+	h     int // sub-block length in samples
+	n     int // window length in samples
+	table []float64
+
+	// rot[k][i] is e^{-jω_k·h·i}: the phase of sub-block i of a window
+	// relative to the window's first sample.
+	rot [8][windowSubBlocks]complex128
+	// leak[r][c] is the DFT over one sub-block, at low tone r, of a unit
+	// complex exponential at high tone c.
+	leak [4][4]complex128
+
+	minWinEnergy float64 // window energy below which no tone can pass MinLevel
+	minW2        float64 // |W|² of a tone at MinLevel
+	edgeRatio    float64 // MinToneRatio less edgeAllowance
+	preRatio     float64 // quick test on uncorrected powers
+	twistUp      float64 // largest high/low power ratio
+	twistDown    float64 // smallest high/low power ratio
+	minDur       int64   // MinDuration in samples
+
+	buf  [maxSubBlock]float64 // the sub-block being filled
+	pos  int                  // samples in buf
+	ring [ringSize]subBlock
+	nSub int64 // completed sub-blocks
+
+	candKey   int   // digit of the current run of hits, -1 for none
+	candRun   int   // consecutive windows showing candKey
+	candFirst int64 // window (its last sub-block) where the run began
+
+	active   bool
+	actKey   int
+	actStart int64 // first sample of the press
+	lastHit  int64 // last window showing actKey
+	misses   int   // windows since lastHit
+
+	// ratio[j%ringSize] is the tones' share of the energy of window j, for
+	// windows that showed a key.
+	ratio [ringSize]float64
+}
+
+// NewDetector returns a detector for cfg; zero fields take their defaults.
+// It panics if cfg is invalid; check configuration from users with
+// [Config.Validate] first.
+func NewDetector(cfg Config) *Detector {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	cfg = cfg.withDefaults()
+	d := &Detector{cfg: cfg}
+	d.h = cfg.SampleRate / 400
+	d.n = d.h * windowSubBlocks
+	d.table = make([]float64, 2*8*d.h)
+	for k, f := range toneHz {
+		w := 2 * math.Pi * f / float64(cfg.SampleRate)
+		for i := 0; i < d.h; i++ {
+			s, c := math.Sincos(w * float64(i))
+			d.table[2*k*d.h+i] = c
+			d.table[(2*k+1)*d.h+i] = s
+		}
+		for i := 0; i < windowSubBlocks; i++ {
+			s, c := math.Sincos(-w * float64(d.h*i))
+			d.rot[k][i] = complex(c, s)
+		}
+	}
+	for r := range 4 {
+		for c := range 4 {
+			dw := 2 * math.Pi * (toneHz[4+c] - toneHz[r]) / float64(cfg.SampleRate)
+			for i := 0; i < d.h; i++ {
+				si, co := math.Sincos(dw * float64(i))
+				d.leak[r][c] += complex(co, si)
+			}
+		}
+	}
+	// A 0 dBm0 sine has peak a0 and mean power a0²/2; one at MinLevel over
+	// n samples has a DFT magnitude of peak·n/2.
+	a0 := 32768 * math.Pow(10, -3.17/20)
+	peak := a0 * math.Pow(10, cfg.MinLevel/20)
+	nf := float64(d.n)
+	d.minW2 = peak * peak * nf * nf / 4
+	// |W|² ≤ n·energy (Cauchy-Schwarz), so a quieter window cannot pass.
+	d.minWinEnergy = d.minW2 / nf
+	d.edgeRatio = cfg.MinToneRatio - edgeAllowance
+	d.preRatio = 0.35 * d.edgeRatio
+	d.twistUp = math.Pow(10, cfg.ReverseTwist/10)
+	d.twistDown = math.Pow(10, -cfg.NormalTwist/10)
+	d.minDur = int64(cfg.MinDuration) * int64(cfg.SampleRate) / int64(time.Second)
+	d.Reset()
+	return d
+}
+
+// Config returns the configuration in use, with defaults filled in.
+func (d *Detector) Config() Config { return d.cfg }
+
+// Reset forgets all audio and any press in progress without reporting it;
+// the next sample is time zero.
+func (d *Detector) Reset() {
+	d.pos = 0
+	d.nSub = 0
+	d.ring = [ringSize]subBlock{}
+	d.candKey, d.candRun, d.candFirst = -1, 0, 0
+	d.active, d.actKey, d.actStart, d.lastHit, d.misses = false, -1, 0, 0, 0
+}
+
+// Process analyses samples, which may have any length, and calls emit for
+// each key press that starts or ends within them. emit runs synchronously
+// and must not call back into the detector; it may be nil. Events do not
+// depend on how the stream is cut into calls. Process does not allocate.
+func (d *Detector) Process(samples []int16, emit func(Event)) {
+	for len(samples) > 0 {
+		n := min(d.h-d.pos, len(samples))
+		buf := d.buf[d.pos : d.pos+n]
+		for i, x := range samples[:n] {
+			buf[i] = float64(x)
+		}
+		d.pos += n
+		samples = samples[n:]
+		if d.pos == d.h {
+			d.pos = 0
+			d.subBlockDone(emit)
+		}
+	}
+}
+
+// Flush ends the input: it completes a press still sounding at the end of
+// the samples (its duration runs to the last sample) and then resets the
+// detector, so the next sample is time zero again.
+func (d *Detector) Flush(emit func(Event)) {
+	var zero [maxSubBlock]int16
+	if d.pos > 0 {
+		d.Process(zero[:d.h-d.pos], emit)
+	}
+	// Silence ends any press within a window plus the hangover.
+	for i := 0; i < windowSubBlocks+hangoverMisses+2 && (d.active || d.candRun > 0); i++ {
+		d.Process(zero[:d.h], emit)
+	}
+	d.Reset()
+}
+
+// subBlockDone takes the DFT of the full sub-block in buf and runs the
+// window ending with it.
+func (d *Detector) subBlockDone(emit func(Event)) {
+	x := d.buf[:d.h]
+	sb := &d.ring[d.nSub&(ringSize-1)]
+	var e float64
+	for _, v := range x {
+		e += v * v
+	}
+	sb.energy = e
+	h := d.h
+	for k := range 8 {
+		c := d.table[2*k*h : 2*k*h+h]
+		s := d.table[(2*k+1)*h : (2*k+1)*h+h]
+		c, s = c[:len(x)], s[:len(x)]
+		var re, im float64
+		for i, v := range x {
+			re += v * c[i]
+			im -= v * s[i]
+		}
+		sb.re[k], sb.im[k] = re, im
+	}
+	j := d.nSub
+	d.nSub++
+	if j >= windowSubBlocks-1 {
+		d.step(j, d.analyze(j), emit)
+	}
+}
+
+// analyze returns the key (row*4+column) shown by the window ending with
+// sub-block j, or -1.
+func (d *Detector) analyze(j int64) int {
+	var sbs [windowSubBlocks]*subBlock
+	var e float64
+	for i := range windowSubBlocks {
+		sb := &d.ring[(j-windowSubBlocks+1+int64(i))&(ringSize-1)]
+		sbs[i] = sb
+		e += sb.energy
+	}
+	if e < d.minWinEnergy {
+		return -1
+	}
+	// Strongest tone of each group, at nominal frequency.
+	var p [8]float64
+	for k := range 8 {
+		var w complex128
+		for i := windowSubBlocks - 1; i >= 0; i-- {
+			w = w*d.rot[k][1] + complex(sbs[i].re[k], sbs[i].im[k])
+		}
+		p[k] = real(w)*real(w) + imag(w)*imag(w)
+	}
+	lo, hi := 0, 4
+	for k := 1; k < 4; k++ {
+		if p[k] > p[lo] {
+			lo = k
+		}
+		if p[k+4] > p[hi] {
+			hi = k + 4
+		}
+	}
+	// energy·n·ratio compares with 2·|W|² (a real sine's energy is split
+	// between +f and -f).
+	total := e * float64(d.n)
+	if 2*(p[lo]+p[hi]) < d.preRatio*total {
+		return -1
+	}
+	pl, ph, ok := d.pairPower(&sbs, lo, hi)
+	if !ok {
+		return -1
+	}
+	if pl < d.minW2 || ph < d.minW2 {
+		return -1
+	}
+	if ph > pl*d.twistUp || ph < pl*d.twistDown {
+		return -1
+	}
+	if 2*(pl+ph) < d.edgeRatio*total {
+		return -1
+	}
+	d.ratio[j&(ringSize-1)] = 2 * (pl + ph) / total
+	return lo*4 + hi - 4
+}
+
+// pairPower separates tones lo and hi in each sub-block, measures each
+// tone's real frequency and, if both are within FreqTolerance, returns
+// their window |DFT|² corrected to those frequencies.
+func (d *Detector) pairPower(sbs *[windowSubBlocks]*subBlock, lo, hi int) (pl, ph float64, ok bool) {
+	var al, ah [windowSubBlocks]complex128
+	for i, sb := range sbs {
+		cl, ch := d.unmix(sb, lo, hi)
+		al[i] = cl * d.rot[lo][i]
+		ah[i] = ch * d.rot[hi][i]
+	}
+	if pl, ok = d.tonePower(&al, lo); !ok {
+		return 0, 0, false
+	}
+	if ph, ok = d.tonePower(&ah, hi); !ok {
+		return 0, 0, false
+	}
+	return pl, ph, true
+}
+
+// unmix returns the complex amplitudes of tones lo and hi in sub-block sb.
+// Over one 2.5 ms sub-block the bins are 400 Hz wide, so a strong tone
+// leaks into the other group's bin (941 Hz into 1209 Hz at 44 %). With the
+// leak of each tone into the other's bin known, the two DFT values give two
+// equations for the two amplitudes.
+func (d *Detector) unmix(sb *subBlock, lo, hi int) (cl, ch complex128) {
+	g := d.leak[lo][hi-4] // hi into lo's bin; lo into hi's is its conjugate
+	gc := complex(real(g), -imag(g))
+	hc := complex(float64(d.h), 0)
+	det := hc*hc - g*gc
+	sl, sh := complex(sb.re[lo], sb.im[lo]), complex(sb.re[hi], sb.im[hi])
+	return (hc*sl - g*sh) / det, (hc*sh - gc*sl) / det
+}
+
+// tonePower measures tone k's real frequency from the phase advance between
+// the two halves of the window and, if it is within FreqTolerance, returns
+// the window's |DFT|² corrected to that frequency. a holds the tone's
+// complex amplitude in each sub-block, phased to the window start.
+func (d *Detector) tonePower(a *[windowSubBlocks]complex128, k int) (float64, bool) {
+	const half = windowSubBlocks / 2
+	const lag = windowSubBlocks - half // sub-blocks between the halves
+	// Coarse phase step between neighbouring sub-blocks: unambiguous to
+	// ±200 Hz at 8 kHz.
+	var d1, first, second complex128
+	for i := 1; i < windowSubBlocks; i++ {
+		d1 += a[i] * complex(real(a[i-1]), -imag(a[i-1]))
+	}
+	for i := range half {
+		first += a[i]
+		second += a[windowSubBlocks-1-i]
+	}
+	coarse := math.Atan2(imag(d1), real(d1))
+	dl := second * complex(real(first), -imag(first))
+	fine := math.Atan2(imag(dl), real(dl))
+	// The halves are lag sub-blocks apart: lag times the lever, lag times
+	// the ambiguity; the coarse step picks the turn.
+	fine += 2 * math.Pi * math.Round((lag*coarse-fine)/(2*math.Pi))
+	step := fine / lag
+	off := step * float64(d.cfg.SampleRate) / (2 * math.Pi * float64(d.h)) / toneHz[k]
+	if math.Abs(off) > d.cfg.FreqTolerance {
+		return 0, false
+	}
+	s, c := math.Sincos(-step)
+	r, turn := complex(1, 0), complex(c, s)
+	var w complex128
+	for i := range windowSubBlocks {
+		w += a[i] * r
+		r *= turn
+	}
+	w *= complex(float64(d.h), 0)
+	return real(w)*real(w) + imag(w)*imag(w), true
+}
+
+// step advances the press state machine with the result of window j.
+func (d *Detector) step(j int64, key int, emit func(Event)) {
+	switch {
+	case key < 0:
+		d.candKey, d.candRun = -1, 0
+	case key == d.candKey:
+		d.candRun++
+	default:
+		d.candKey, d.candRun, d.candFirst = key, 1, j
+	}
+	if d.active {
+		if key == d.actKey {
+			d.lastHit, d.misses = j, 0
+			return
+		}
+		d.misses++
+		start, ok := int64(0), false
+		if key >= 0 && d.candRun >= declareHits {
+			start, ok = d.qualify(j)
+		}
+		if ok || d.misses >= hangoverMisses {
+			d.finish(j, emit)
+		}
+		if ok {
+			d.begin(j, start, emit)
+		}
+		return
+	}
+	if key >= 0 && d.candRun >= declareHits {
+		if start, ok := d.qualify(j); ok {
+			d.begin(j, start, emit)
+		}
+	}
+}
+
+// qualify times the candidate run ending at window j and reports its start
+// sample and whether it has lasted MinDuration.
+func (d *Detector) qualify(j int64) (int64, bool) {
+	lo, hi := d.candKey/4, 4+d.candKey%4
+	ref := d.medianAmp(d.candFirst, j, lo, hi)
+	if ref <= 0 {
+		return 0, false
+	}
+	if !d.steady(j) {
+		return 0, false
+	}
+	start := d.startEdge(d.candFirst, lo, hi, ref)
+	end := d.endEdge(d.candFirst, j, lo, hi, ref)
+	return start, end-start >= d.minDur
+}
+
+func (d *Detector) begin(j, start int64, emit func(Event)) {
+	d.active, d.actKey, d.actStart = true, d.candKey, start
+	d.lastHit, d.misses = j, 0
+	if emit != nil {
+		emit(Event{Digit: keys[d.actKey], Start: d.dur(start), Kind: Start})
+	}
+}
+
+func (d *Detector) finish(j int64, emit func(Event)) {
+	lo, hi := d.actKey/4, 4+d.actKey%4
+	ref := d.medianAmp(d.lastHit-windowSubBlocks+1, d.lastHit, lo, hi)
+	end := d.endEdge(d.lastHit-windowSubBlocks+2, j, lo, hi, ref)
+	if end <= d.actStart {
+		end = d.actStart + int64(d.h)
+	}
+	d.active = false
+	if emit != nil {
+		emit(Event{Digit: keys[d.actKey], Start: d.dur(d.actStart), Duration: d.dur(end - d.actStart), Kind: End})
+	}
+}
+
+// dur converts a sample count to time.
+func (d *Detector) dur(samples int64) time.Duration {
+	return time.Duration(samples) * time.Second / time.Duration(d.cfg.SampleRate)
+}
+
+// oldest returns the oldest sub-block still in the ring.
+func (d *Detector) oldest() int64 {
+	return max(0, d.nSub-ringSize)
+}
+
+// amp is the summed amplitude of tones lo and hi in sub-block i; it grows
+// linearly with the part of the sub-block the tones cover.
+func (d *Detector) amp(i int64, lo, hi int) float64 {
+	cl, ch := d.unmix(&d.ring[i&(ringSize-1)], lo, hi)
+	return cmplx.Abs(cl) + cmplx.Abs(ch)
+}
+
+// medianAmp is the median of amp over sub-blocks from..to (the newest 16 at
+// most): the full-coverage amplitude of a tone that spans most of them.
+func (d *Detector) medianAmp(from, to int64, lo, hi int) float64 {
+	var v [16]float64
+	from = max(from, to-int64(len(v))+1, d.oldest())
+	n := 0
+	for i := from; i <= to; i++ {
+		x := d.amp(i, lo, hi)
+		k := n
+		for k > 0 && v[k-1] > x {
+			v[k] = v[k-1]
+			k--
+		}
+		v[k] = x
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	return v[n/2]
+}
+
+// startEdge walks back from sub-block from, which the tone covers, to the
+// sub-block where it begins, and returns the first sample of the tone.
+func (d *Detector) startEdge(from int64, lo, hi int, ref float64) int64 {
+	stop := max(from-2*windowSubBlocks, d.oldest())
+	h := float64(d.h)
+	for i := from; i >= stop; i-- {
+		if f := d.amp(i, lo, hi) / ref; f < edgeFraction {
+			return (i+1)*int64(d.h) - int64(math.Round(f*h))
+		}
+	}
+	return stop * int64(d.h)
+}
+
+// endEdge walks forward from sub-block from, which the tone covers, up to
+// sub-block to and returns the sample after the tone's last one.
+func (d *Detector) endEdge(from, to int64, lo, hi int, ref float64) int64 {
+	from = max(from, d.oldest())
+	h := float64(d.h)
+	for i := from; i <= to; i++ {
+		if f := d.amp(i, lo, hi) / ref; f < edgeFraction {
+			return i*int64(d.h) + int64(math.Round(f*h))
+		}
+	}
+	return (to + 1) * int64(d.h)
+}
+
+// steady reports whether the candidate run up to window j holds a steady
+// tone pair: the better half of its windows (the others may straddle the
+// tone's start) must average at least MinToneRatio of the energy. Voiced
+// speech can put two harmonics on a key's frequencies for a few windows but
+// rarely leaves less than a sixth of its energy elsewhere.
+func (d *Detector) steady(j int64) bool {
+	var r [16]float64
+	n := 0
+	for i := max(d.candFirst, j-int64(len(r))+1); i <= j; i++ {
+		x := d.ratio[i&(ringSize-1)]
+		k := n
+		for k > 0 && r[k-1] > x {
+			r[k] = r[k-1]
+			k--
+		}
+		r[k] = x
+		n++
+	}
+	var top float64
+	for _, x := range r[n/2 : n] {
+		top += x
+	}
+	return top >= d.cfg.MinToneRatio*float64(n-n/2)
+}
