@@ -2,6 +2,8 @@ package sipphone
 
 import (
 	"time"
+
+	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 // Event types published on the WebSocket event stream.
@@ -19,6 +21,8 @@ const (
 	EventFlash        = "flash"
 	EventAudioStart   = "audio_start"
 	EventAudioStop    = "audio_stop"
+	EventPlaybackDone = "playback_done"
+	EventAudioLevel   = "audio_level"
 	EventHangup       = "hangup" // we ended the call; hook state unknown
 	EventGap          = "gap"    // replay could not cover the requested range
 )
@@ -27,7 +31,7 @@ const (
 var EventTypes = []string{
 	EventRegistered, EventUnregistered, EventOffHook, EventOnHook,
 	EventRingStart, EventRingStop, EventDialed, EventHangup, EventDTMF, EventDTMFStart,
-	EventFlash, EventAudioStart, EventAudioStop,
+	EventFlash, EventAudioStart, EventAudioStop, EventPlaybackDone, EventAudioLevel,
 }
 
 // Event is one thing that happened, as sent to clients: one JSON object with
@@ -39,24 +43,36 @@ type Event struct {
 	Seq       uint64    `json:"seq"`
 	Timestamp Timestamp `json:"timestamp"`
 
-	CallID     string       `json:"call_id,omitempty"`
-	RingID     string       `json:"ring_id,omitempty"`
-	Reason     string       `json:"reason,omitempty"`
-	Number     string       `json:"number,omitempty"`
-	Answered   bool         `json:"answered,omitempty"`
-	Direction  Direction    `json:"direction,omitempty"`
-	CallerID   *CallerID    `json:"caller_id,omitempty"`
-	Pattern    string       `json:"pattern,omitempty"`
-	Digit      string       `json:"digit,omitempty"`
-	Method     string       `json:"method,omitempty"`
-	DurationMS *int         `json:"duration_ms,omitempty"`
-	StreamID   string       `json:"stream_id,omitempty"`
-	Contact    string       `json:"contact,omitempty"`
-	UserAgent  string       `json:"user_agent,omitempty"`
-	Lines      []LineStatus `json:"lines,omitempty"`
+	CallID     string    `json:"call_id,omitempty"`
+	RingID     string    `json:"ring_id,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	Number     string    `json:"number,omitempty"`
+	Answered   bool      `json:"answered,omitempty"`
+	Direction  Direction `json:"direction,omitempty"`
+	CallerID   *CallerID `json:"caller_id,omitempty"`
+	Pattern    string    `json:"pattern,omitempty"`
+	Digit      string    `json:"digit,omitempty"`
+	Method     string    `json:"method,omitempty"`
+	DurationMS *int      `json:"duration_ms,omitempty"`
+	StreamID   string    `json:"stream_id,omitempty"`
+	PlaybackID string    `json:"playback_id,omitempty"`
+	Format     string    `json:"format,omitempty"`
+	SampleRate int       `json:"sample_rate,omitempty"`
+	// Levels of an audio_level event, in dBFS.
+	LevelIn   *Level       `json:"level_in,omitempty"`
+	LevelOut  *Level       `json:"level_out,omitempty"`
+	Contact   string       `json:"contact,omitempty"`
+	UserAgent string       `json:"user_agent,omitempty"`
+	Lines     []LineStatus `json:"lines,omitempty"`
 	// From and To bound a gap: events with seq in [From, To] were lost.
 	From uint64 `json:"from,omitempty"`
 	To   uint64 `json:"to,omitempty"`
+}
+
+// Level is an audio level in dBFS (-120 for silence).
+type Level struct {
+	RMS  float64 `json:"rms_dbfs"`
+	Peak float64 `json:"peak_dbfs"`
 }
 
 // Timestamp marshals as RFC 3339 UTC with milliseconds, e.g.
@@ -119,6 +135,8 @@ type CallStatus struct {
 	LocalRTP  string    `json:"local_rtp,omitempty" doc:"Our RTP address (host:port)"`
 	RemoteRTP string    `json:"remote_rtp,omitempty" doc:"The phone's RTP address from its SDP"`
 	DTMFPT    int       `json:"telephone_event_pt,omitempty" doc:"Negotiated RFC 4733 payload type, 0 when none"`
+	// Media holds RTP statistics, audio levels and latency histograms.
+	Media *stream.MediaStats `json:"media,omitempty"`
 }
 
 // RingStatus describes a ring in progress.

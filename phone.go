@@ -69,6 +69,8 @@ var (
 	ErrNotRegistered = errors.New("line is not registered")
 	// ErrNoCall: the operation needs an active call and there is none (409).
 	ErrNoCall = errors.New("line has no active call")
+	// ErrNotFound: a stream or other resource with that id does not exist (404).
+	ErrNotFound = errors.New("not found")
 	// ErrNotRinging: stop was asked for a line that is not ringing (409).
 	ErrNotRinging = errors.New("line is not ringing")
 	// ErrInvalid: a request value is not acceptable (422).

@@ -98,6 +98,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		Password:      passwords(cfg),
 		MinExpires:    cfg.HT802.RegisterMinExpires, MaxExpires: cfg.HT802.RegisterMaxExpires,
 		Codec: cfg.Audio.Codec, PTime: cfg.Audio.PTime,
+		JitterMax: time.Duration(cfg.Audio.JitterMax), RTPTimeout: time.Duration(cfg.Audio.RTPTimeout), InbandDTMF: true,
 		Ports: a.Ports, Lines: a.Lines, Logger: log, Name: "sipphone/" + version,
 	})
 	if err != nil {
@@ -154,28 +155,34 @@ func (a *App) Start() (err error) {
 	deps := httpapi.Deps{
 		Lines: a.Lines, Bus: a.Bus, Version: a.version, Logger: a.log, Ready: a.Ready, Started: time.Now(),
 		Shutdown: a.shutdown, AuthDisabled: len(a.cfg.API.Tokens) == 0,
+		DefaultSampleRate: a.cfg.Audio.SampleRate, DefaultFrameMS: a.cfg.Audio.FrameMS(), Origins: a.cfg.API.Origins,
 	}
 	var tokens []httpapi.Token
 	for _, t := range a.cfg.API.Tokens {
 		tokens = append(tokens, httpapi.Token{Name: t.Name, Secret: t.Token})
 	}
 	auth := httpapi.NewAuthenticator(tokens, a.log.With("component", "api"))
-	restH := auth.Wrap(httpapi.NewREST(deps))
-	wsH := auth.Wrap(httpapi.NewWS(deps))
 	a.restLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.RESTPort)))
 	if err != nil {
 		return fmt.Errorf("server.rest_port: listen: %w", err)
 	}
-	if a.cfg.Server.WebSocketPort == a.cfg.Server.RESTPort && a.cfg.Server.RESTPort != 0 {
-		mux := http.NewServeMux()
-		mux.Handle("/ws", wsH)
-		mux.Handle("/", restH)
-		restH = mux
-	} else {
+	shared := a.cfg.Server.WebSocketPort == a.cfg.Server.RESTPort && a.cfg.Server.RESTPort != 0
+	if !shared {
 		a.wsLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.WebSocketPort)))
 		if err != nil {
 			return fmt.Errorf("server.websocket_port: listen: %w", err)
 		}
+	}
+	deps.WSPort = a.WSAddr().(*net.TCPAddr).Port
+	restH := auth.Wrap(httpapi.NewREST(deps))
+	wsH := auth.Wrap(httpapi.NewWS(deps))
+	if shared {
+		mux := http.NewServeMux()
+		mux.Handle("/ws", wsH)
+		mux.Handle("/audio/", wsH)
+		mux.Handle("/", restH)
+		restH = mux
+	} else {
 		a.ws = &http.Server{Handler: wsH, ReadHeaderTimeout: 10 * time.Second}
 		a.serve(a.ws, a.wsLn)
 	}

@@ -8,10 +8,13 @@ package httpapi
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
@@ -28,10 +31,14 @@ type Deps struct {
 	Logger  *slog.Logger
 	// Ready reports whether every listener is up (for /readyz).
 	Ready func() bool
-	// WSURL returns the WebSocket base URL ("ws://host:port") for a request
-	// that reached the REST API, for URLs handed to clients.
-	WSURL   func(r *http.Request) string
+	// WSPort is the WebSocket listener's port, for the ws_url of streams.
+	WSPort  int
 	Started time.Time
+	// DefaultSampleRate and DefaultFrameMS apply to streams that do not say.
+	DefaultSampleRate, DefaultFrameMS int
+	// Origins are the WebSocket Origin patterns accepted besides the
+	// server's own host (api.allowed_origins).
+	Origins []string
 	// EventQueue is each WebSocket client's event queue length.
 	EventQueue int
 	// Shutdown is closed when the server stops: WebSocket clients are
@@ -71,6 +78,23 @@ func jsonByDefault(h http.Handler) http.Handler {
 	})
 }
 
+// wsURL returns the WebSocket base URL for a client that reached the REST
+// API at host (its Host header).
+func (d Deps) wsURL(host string) string {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	if h == "" {
+		h = "localhost"
+	}
+	return "ws://" + net.JoinHostPort(h, strconv.Itoa(d.WSPort))
+}
+
+func (d Deps) wsAcceptOptions() *websocket.AcceptOptions {
+	return &websocket.AcceptOptions{OriginPatterns: d.Origins}
+}
+
 // httpError maps domain errors to HTTP problems, in one place.
 func httpError(err error) error {
 	if err == nil {
@@ -78,7 +102,7 @@ func httpError(err error) error {
 	}
 	msg := err.Error()
 	switch {
-	case errors.Is(err, sipphone.ErrLineNotFound):
+	case errors.Is(err, sipphone.ErrLineNotFound), errors.Is(err, sipphone.ErrNotFound):
 		return huma.Error404NotFound(msg)
 	case errors.Is(err, sipphone.ErrLineBusy), errors.Is(err, sipphone.ErrNoCall), errors.Is(err, sipphone.ErrNotRinging):
 		return huma.Error409Conflict(msg)

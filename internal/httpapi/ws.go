@@ -30,6 +30,7 @@ func NewWS(d Deps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", eventsWS(d))
+	mux.HandleFunc("GET /audio/{id}", audioWS(d))
 	return mux
 }
 
@@ -72,7 +73,7 @@ func eventsWS(d Deps) http.HandlerFunc {
 			}
 			since = &n
 		}
-		c, err := websocket.Accept(w, r, nil)
+		c, err := websocket.Accept(w, r, d.wsAcceptOptions())
 		if err != nil {
 			return // Accept has answered
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/events"
 	"github.com/sip-phone-api/sipphone/internal/state"
+	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 // Signaller is what the manager needs from the SIP side. Its methods return
@@ -81,7 +82,9 @@ type lineState struct {
 	lastDTMF              string
 	lastDTMFAt            time.Time
 	expiry                *time.Timer
-	audioStreams          int
+	media                 *stream.Call
+	streams               map[string]*Stream
+	presses               []pressRecord // recent key presses, for de-duplication
 }
 
 // Manager is the single owner of line state.
@@ -100,6 +103,7 @@ type Manager struct {
 	byID     map[string]*lineState
 	calls    map[string]*lineState // Call-ID -> line
 	rings    map[string]*lineState // ring id -> line
+	streams  map[string]*lineState // audio stream id -> line
 	sig      Signaller
 	closed   bool
 	saveWait chan struct{} // closed by the persister when stopped
@@ -122,16 +126,17 @@ func New(cfg Config) (*Manager, error) {
 		cfg.RingTimeout = 30 * time.Second
 	}
 	m := &Manager{
-		cfg:    cfg,
-		log:    cfg.Logger.With("component", "line"),
-		bus:    cfg.Bus,
-		now:    cfg.Now,
-		byUser: map[string]*lineState{},
-		byID:   map[string]*lineState{},
-		calls:  map[string]*lineState{},
-		rings:  map[string]*lineState{},
-		dirty:  make(chan struct{}, 1),
-		stop:   make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "line"),
+		bus:     cfg.Bus,
+		now:     cfg.Now,
+		byUser:  map[string]*lineState{},
+		byID:    map[string]*lineState{},
+		calls:   map[string]*lineState{},
+		rings:   map[string]*lineState{},
+		streams: map[string]*lineState{},
+		dirty:   make(chan struct{}, 1),
+		stop:    make(chan struct{}),
 	}
 	for _, lc := range cfg.Lines {
 		l := &lineState{id: lc.ID, user: lc.User, displayName: lc.DisplayName, configured: true, state: sipphone.StateUnregistered}
@@ -384,6 +389,8 @@ type CallInfo struct {
 	LocalRTP  string
 	RemoteRTP string
 	EventPT   int
+	// Media is the call's running media, nil when it has none.
+	Media *stream.Call
 }
 
 // AcceptPhoneCall decides whether an INVITE from user may be answered. It
@@ -444,7 +451,17 @@ func (m *Manager) startCallLocked(l *lineState, c CallInfo) {
 	l.call = &sipphone.CallStatus{ID: c.ID, Direction: c.Direction, Dialed: c.Dialed, Since: sipphone.Timestamp(m.now()),
 		Codec: c.Codec, LocalRTP: c.LocalRTP, RemoteRTP: c.RemoteRTP, DTMFPT: max(c.EventPT, 0)}
 	l.state = sipphone.StateOffHook
+	l.media = c.Media
 	m.calls[c.ID] = l
+}
+
+// endCallLocked forgets the line's call and stops its streams.
+func (m *Manager) endCallLocked(l *lineState) {
+	l.call = nil
+	l.media = nil
+	for _, st := range l.streams {
+		m.stopStreamLocked(l, st, "call_ended")
+	}
 }
 
 // CallEnded records the end of call id. reason is "bye" when the phone hung
@@ -461,8 +478,7 @@ func (m *Manager) CallEnded(callID, reason string) {
 	if l.call == nil || l.call.ID != callID {
 		return
 	}
-	l.call = nil
-	l.audioStreams = 0
+	m.endCallLocked(l)
 	l.state = sipphone.StateOnHook
 	if l.reg == nil {
 		l.state = sipphone.StateUnregistered
@@ -635,8 +651,7 @@ func (m *Manager) Hangup(lineID string) (string, error) {
 	}
 	callID := l.call.ID
 	delete(m.calls, callID)
-	l.call = nil
-	l.audioStreams = 0
+	m.endCallLocked(l)
 	l.state = sipphone.StateUnknown
 	m.log.Info("hung up by request", "line", l.id, "call_id", callID)
 	m.publish(sipphone.Event{Type: sipphone.EventHangup, Line: l.id, CallID: callID, Reason: "api"})
@@ -657,8 +672,7 @@ func (m *Manager) ServerEndedCall(callID, reason string) {
 		return
 	}
 	delete(m.calls, callID)
-	l.call = nil
-	l.audioStreams = 0
+	m.endCallLocked(l)
 	l.state = sipphone.StateUnknown
 	m.publish(sipphone.Event{Type: sipphone.EventHangup, Line: l.id, CallID: callID, Reason: reason})
 }
@@ -672,22 +686,6 @@ func (m *Manager) LineOfCall(callID string) (string, bool) {
 		return "", false
 	}
 	return l.id, true
-}
-
-// RecordDTMF publishes a key press on the line of call id.
-func (m *Manager) RecordDTMF(lineID string, e sipphone.Event) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l := m.byID[lineID]
-	if l == nil {
-		return
-	}
-	e.Line = l.id
-	if e.Type == sipphone.EventDTMF {
-		l.lastDTMF = e.Digit
-		l.lastDTMFAt = m.now()
-	}
-	m.publish(e)
 }
 
 // Status returns every line, in order.
@@ -730,7 +728,7 @@ func (m *Manager) Subscribe(f events.Filter, queueLen int, since *uint64) (*even
 
 func (l *lineState) status() sipphone.LineStatus {
 	s := sipphone.LineStatus{ID: l.id, User: l.user, DisplayName: l.displayName, Registered: l.reg != nil, State: l.state,
-		LastDTMF: l.lastDTMF, AudioStreaming: l.audioStreams > 0}
+		LastDTMF: l.lastDTMF, AudioStreaming: len(l.streams) > 0}
 	if l.reg != nil {
 		r := *l.reg
 		s.Registration = &r
@@ -749,6 +747,10 @@ func (l *lineState) status() sipphone.LineStatus {
 	}
 	if l.call != nil {
 		c := *l.call
+		if l.media != nil {
+			ms := l.media.Stats()
+			c.Media = &ms
+		}
 		s.Call = &c
 	}
 	if l.ring != nil {

@@ -170,8 +170,8 @@ func (s *Session) Timestamp() uint32 { return s.ts }
 // Close closes the socket; a blocked Read returns net.ErrClosed.
 func (s *Session) Close() error { return s.conn.Close() }
 
-// Stats are the RTP statistics of a session (RFC 3550 section 6.4).
-type Stats struct {
+// RTPStats are the RTP statistics of a session (RFC 3550 section 6.4).
+type RTPStats struct {
 	PacketsReceived uint64    `json:"packets_received"`
 	BytesReceived   uint64    `json:"bytes_received"`
 	Lost            int64     `json:"lost" doc:"Expected minus received (RFC 3550 A.3); negative with duplicates"`
@@ -185,7 +185,7 @@ type Stats struct {
 }
 
 // Stats returns a snapshot of the statistics.
-func (s *Session) Stats() Stats { return s.stat.load() }
+func (s *Session) Stats() RTPStats { return s.stat.load() }
 
 // rxStats computes receive statistics; only the reading goroutine touches it.
 type rxStats struct {
@@ -253,13 +253,13 @@ func (r *rxStats) lost() int64 {
 // is never held across I/O); the sending side counts with atomics.
 type statsCell struct {
 	mu        sync.Mutex // guards rx
-	rx        Stats
+	rx        RTPStats
 	sentPkts  atomic.Uint64
 	sentBytes atomic.Uint64
 }
 
 func (s *Session) publish() {
-	st := Stats{PacketsReceived: s.rx.received, BytesReceived: s.rx.bytes, Lost: s.rx.lost(), Duplicates: s.rx.duplicates,
+	st := RTPStats{PacketsReceived: s.rx.received, BytesReceived: s.rx.bytes, Lost: s.rx.lost(), Duplicates: s.rx.duplicates,
 		JitterMS: s.rx.jitter / s.rx.rateOr8k() * 1000, Foreign: s.rx.foreign, Malformed: s.rx.malformed, LastReceived: s.rx.last}
 	s.stat.mu.Lock()
 	s.stat.rx = st
@@ -278,7 +278,7 @@ func (c *statsCell) sent(n int) {
 	c.sentBytes.Add(uint64(n))
 }
 
-func (c *statsCell) load() Stats {
+func (c *statsCell) load() RTPStats {
 	c.mu.Lock()
 	st := c.rx
 	c.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/line"
 	"github.com/sip-phone-api/sipphone/internal/sdp"
+	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 // onInvite answers a call placed by the phone: the handset was lifted (with
@@ -120,7 +121,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.cfg.Lines.CallEnded(callID, "cancel")
 		return
 	}
-	info := line.CallInfo{ID: callID, Dialed: req.Recipient.User, Codec: neg.Codec.Name,
+	if err := s.startMedia(d, neg); err != nil {
+		log.Error("starting media failed", "err", err)
+		s.endDialog(d)
+		s.respond(tx, req, sip.StatusInternalServerError, "Internal Server Error", nil)
+		return
+	}
+	info := line.CallInfo{ID: callID, Dialed: req.Recipient.User, Codec: neg.Codec.Name, Media: d.media,
 		LocalRTP: netip.AddrPortFrom(local, uint16(rtpPort)).String(), RemoteRTP: neg.Remote.String(), EventPT: neg.EventPT}
 	if err := s.cfg.Lines.PhoneCallStarted(lineID, info); err != nil {
 		s.endDialog(d)
@@ -293,7 +300,11 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.respond(tx, req, sip.StatusOK, "OK", nil)
-	s.cfg.Lines.RecordDTMF(d.lineID, ev)
+	p := stream.Press{Digit: ev.Digit, Flash: ev.Type == sipphone.EventFlash, Method: "sip_info"}
+	if ev.DurationMS != nil {
+		p.Duration = time.Duration(*ev.DurationMS) * time.Millisecond
+	}
+	s.cfg.Lines.RecordPress(d.lineID, d.callID, p)
 }
 
 var errUnsupportedInfo = errors.New("unsupported INFO content type")

@@ -10,6 +10,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 // dialogState follows RFC 3261 section 12: early until the 2xx, confirmed
@@ -40,6 +42,7 @@ type dialog struct {
 	transport string
 	peer      netip.Addr
 	rtp       *net.UDPConn
+	media     *stream.Call  // running media once the call is up
 	okRes     *sip.Response // our 2xx to an incoming INVITE, for retransmission
 	acked     chan struct{} // closed when the ACK for our 2xx arrives
 
@@ -168,6 +171,9 @@ func (s *Server) endDialog(d *dialog) {
 		delete(s.dialogs, d.callID)
 	}
 	s.mu.Unlock()
+	if d.media != nil {
+		d.media.Close()
+	}
 	s.cfg.Ports.Release(d.rtp)
 }
 

@@ -297,7 +297,14 @@ func (s *Server) answered(rq line.RingRequest, d *dialog, invite *sip.Request, r
 	info := line.CallInfo{ID: d.callID, LocalRTP: d.rtp.LocalAddr().String()}
 	if ans, err := sdp.Parse(res.Body()); err == nil {
 		if neg, err := sdp.Negotiate(ans, s.cfg.Codec); err == nil {
-			info.Codec, info.RemoteRTP, info.EventPT = neg.Codec.Name, neg.Remote.String(), neg.EventPT
+			if neg.EventPT < 0 {
+				neg.EventPT = -1
+			}
+			if err := s.startMedia(d, neg); err != nil {
+				d.log.Error("starting media failed", "err", err)
+			} else {
+				info.Codec, info.RemoteRTP, info.EventPT, info.Media = neg.Codec.Name, neg.Remote.String(), neg.EventPT, d.media
+			}
 		}
 	}
 	if info.Codec == "" {

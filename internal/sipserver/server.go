@@ -46,6 +46,12 @@ type Config struct {
 	Codec string // preferred codec: PCMU or PCMA
 	PTime int    // ms
 
+	// JitterMax bounds the receive jitter buffer; RTPTimeout ends a call
+	// whose phone sends no RTP for that long (0: never).
+	JitterMax, RTPTimeout time.Duration
+	// InbandDTMF runs the in-band DTMF detector on every call.
+	InbandDTMF bool
+
 	Ports  *rtp.Ports
 	Lines  *line.Manager
 	Logger *slog.Logger

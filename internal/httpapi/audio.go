@@ -1,0 +1,330 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/sip-phone-api/sipphone/internal/dsp"
+	"github.com/sip-phone-api/sipphone/internal/line"
+	"github.com/sip-phone-api/sipphone/internal/stream"
+)
+
+// AudioStartBody asks for an audio stream on a line's call.
+type AudioStartBody struct {
+	Line       string `json:"line,omitempty" doc:"Line id; the first line when omitted" maxLength:"64"`
+	Direction  string `json:"direction,omitempty" enum:"in,out,both" doc:"in: the phone's microphone to the client; out: the client's audio to the earpiece; both (default)"`
+	Format     string `json:"format,omitempty" enum:"pcm16,ulaw,alaw" doc:"pcm16 (16-bit little-endian, default), ulaw or alaw"`
+	SampleRate int    `json:"sample_rate,omitempty" enum:"8000,16000,24000,48000" doc:"Sample rate of the client's audio (default audio.sample_rate, 8000)"`
+	FrameMS    int    `json:"frame_ms,omitempty" minimum:"10" maximum:"1000" doc:"Length of each chunk the server sends (default from audio.buffer_size, 20)"`
+}
+
+// AudioStream describes a started stream.
+type AudioStream struct {
+	StreamID   string `json:"stream_id"`
+	Line       string `json:"line"`
+	WSURL      string `json:"ws_url" doc:"Connect here (WebSocket port) to receive and send the audio"`
+	Direction  string `json:"direction"`
+	Format     string `json:"format"`
+	SampleRate int    `json:"sample_rate"`
+	FrameMS    int    `json:"frame_ms"`
+}
+
+type audioStartInput struct {
+	LineQuery
+	Host string `header:"Host"`
+	Body *AudioStartBody
+}
+
+type audioStartOutput struct {
+	Body AudioStream
+}
+
+// AudioStopBody names the stream to stop.
+type AudioStopBody struct {
+	StreamID string `json:"stream_id" minLength:"1" maxLength:"64"`
+}
+
+// AudioStopped answers a stop.
+type AudioStopped struct {
+	StreamID string `json:"stream_id"`
+	Reason   string `json:"reason"`
+}
+
+type audioStopInput struct{ Body AudioStopBody }
+type audioStopOutput struct{ Body AudioStopped }
+
+// LoopbackBody turns loopback on or off.
+type LoopbackBody struct {
+	Enabled bool `json:"enabled" doc:"true echoes the phone's microphone back to its earpiece"`
+}
+
+type loopbackInput struct {
+	LinePath
+	Body LoopbackBody
+}
+
+// LoopbackState answers a loopback change.
+type LoopbackState struct {
+	Line     string `json:"line"`
+	Loopback bool   `json:"loopback"`
+}
+
+type loopbackOutput struct{ Body LoopbackState }
+
+type playInput struct {
+	LinePath
+	RawBody []byte `contentType:"audio/wav" doc:"A WAV file: 16-bit PCM at any rate, mu-law or A-law; mono or stereo"`
+}
+
+// Playback answers a play request.
+type Playback struct {
+	PlaybackID string  `json:"playback_id"`
+	Line       string  `json:"line"`
+	DurationS  float64 `json:"duration_s"`
+}
+
+type playOutput struct{ Body Playback }
+
+// maxWAV bounds an uploaded WAV file.
+const maxWAV = 32 << 20
+
+func audioRoutes(api huma.API, d Deps) {
+	huma.Register(api, huma.Operation{OperationID: "audio-start", Method: http.MethodPost, Path: "/audio/start",
+		Summary: "Start an audio stream", Tags: []string{"Audio"}, DefaultStatus: http.StatusCreated,
+		Description: "Attaches a stream to the line's call and returns its ws_url. On that WebSocket the server sends one binary " +
+			"frame per frame_ms of the phone's audio in the chosen format; binary frames the client sends (any length, same format) are " +
+			"queued (up to 120 s) and played to the phone at real time. Text messages: {\"type\":\"clear\"} drops queued audio; " +
+			"{\"type\":\"mark\",\"name\":\"x\"} is echoed back when the audio before it has been played. 409 when the line has no call."},
+		func(ctx context.Context, in *audioStartInput) (*audioStartOutput, error) {
+			b := AudioStartBody{}
+			if in.Body != nil {
+				b = *in.Body
+			}
+			if b.Line == "" {
+				b.Line = in.Line
+			}
+			if b.Direction == "" {
+				b.Direction = "both"
+			}
+			if b.Format == "" {
+				b.Format = "pcm16"
+			}
+			if b.SampleRate == 0 {
+				b.SampleRate = d.DefaultSampleRate
+			}
+			if b.FrameMS == 0 {
+				b.FrameMS = d.DefaultFrameMS
+			}
+			f, err := dsp.ParseFormat(b.Format)
+			if err != nil {
+				return nil, huma.Error422UnprocessableEntity(err.Error())
+			}
+			st, err := d.Lines.StartStream(b.Line, line.StreamOptions{Direction: b.Direction, Format: f, SampleRate: b.SampleRate, FrameMS: b.FrameMS})
+			if err != nil {
+				return nil, httpError(err)
+			}
+			go expireUnconnected(d, st)
+			return &audioStartOutput{Body: AudioStream{StreamID: st.ID, Line: st.LineID, WSURL: d.wsURL(in.Host) + "/audio/" + st.ID,
+				Direction: b.Direction, Format: f.String(), SampleRate: b.SampleRate, FrameMS: b.FrameMS}}, nil
+		})
+	huma.Register(api, huma.Operation{OperationID: "audio-stop", Method: http.MethodPost, Path: "/audio/stop",
+		Summary: "Stop an audio stream", Tags: []string{"Audio"},
+		Description: "Ends the stream; its WebSocket is closed and an audio_stop event {reason: stopped} is published. 404 for an unknown stream."},
+		func(ctx context.Context, in *audioStopInput) (*audioStopOutput, error) {
+			if err := d.Lines.StopStream(in.Body.StreamID, "stopped"); err != nil {
+				return nil, httpError(err)
+			}
+			return &audioStopOutput{Body: AudioStopped{StreamID: in.Body.StreamID, Reason: "stopped"}}, nil
+		})
+	huma.Register(api, huma.Operation{OperationID: "loopback", Method: http.MethodPost, Path: "/lines/{id}/loopback",
+		Summary: "Audio loopback test", Tags: []string{"Audio"},
+		Description: "With enabled true the phone hears its own microphone (after the server's receive path): a test of both audio directions. 409 without a call."},
+		func(ctx context.Context, in *loopbackInput) (*loopbackOutput, error) {
+			l, err := d.Lines.SetLoopback(in.ID, in.Body.Enabled)
+			if err != nil {
+				return nil, httpError(err)
+			}
+			return &loopbackOutput{Body: LoopbackState{Line: l, Loopback: in.Body.Enabled}}, nil
+		})
+	huma.Register(api, huma.Operation{OperationID: "play", Method: http.MethodPost, Path: "/lines/{id}/play",
+		Summary: "Play a WAV file into the call", Tags: []string{"Audio"}, DefaultStatus: http.StatusAccepted, MaxBodyBytes: maxWAV,
+		Description: "The body is a WAV file (16-bit PCM at any rate, mu-law or A-law; mono or stereo, downmixed), resampled to 8 kHz and " +
+			"mixed into what the phone hears at real time. A playback_done event follows when it has been played. 409 without a call, 422 for a file that cannot be read."},
+		func(ctx context.Context, in *playInput) (*playOutput, error) {
+			w, err := dsp.ReadWAVLimit(bytes.NewReader(in.RawBody), maxWAV)
+			if err != nil {
+				return nil, huma.Error422UnprocessableEntity(err.Error())
+			}
+			pcm := w.Samples
+			if w.SampleRate != 8000 {
+				if pcm, err = dsp.Resample(pcm, w.SampleRate, 8000); err != nil {
+					return nil, huma.Error422UnprocessableEntity(err.Error())
+				}
+			}
+			id, l, err := d.Lines.Play(in.ID, pcm)
+			if err != nil {
+				return nil, httpError(err)
+			}
+			return &playOutput{Body: Playback{PlaybackID: id, Line: l, DurationS: float64(len(pcm)) / 8000}}, nil
+		})
+}
+
+// connectTimeout stops a stream nobody connected to.
+const connectTimeout = 30 * time.Second
+
+func expireUnconnected(d Deps, st *line.Stream) {
+	t := time.NewTimer(connectTimeout)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		if !st.Connected() {
+			d.Lines.StopStream(st.ID, "not_connected")
+		}
+	case <-st.Done():
+	case <-d.Shutdown:
+	}
+}
+
+// controlMessage is a text message on an audio WebSocket.
+type controlMessage struct {
+	Type    string `json:"type"`
+	Name    string `json:"name,omitempty"`
+	Cleared bool   `json:"cleared,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// maxAudioFrame bounds one client frame (10 s of 48 kHz PCM16).
+const maxAudioFrame = 1 << 20
+
+// audioWS serves /audio/{id}: the stream's audio both ways.
+func audioWS(d Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		st, ok := d.Lines.Stream(r.PathValue("id"))
+		if !ok {
+			problem(w, http.StatusNotFound, "no audio stream "+r.PathValue("id")+"; start one with POST /audio/start")
+			return
+		}
+		if !st.Connect() {
+			problem(w, http.StatusConflict, "audio stream "+st.ID+" already has a client")
+			return
+		}
+		c, err := websocket.Accept(w, r, d.wsAcceptOptions())
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(maxAudioFrame)
+		log := d.Logger.With("component", "audio", "line", st.LineID, "stream_id", st.ID, "peer", r.RemoteAddr)
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		text := make(chan controlMessage, 16)
+		go func() {
+			defer cancel()
+			readAudio(ctx, c, st, text, log)
+		}()
+		var chunks <-chan *stream.Chunk
+		if st.Listener != nil {
+			chunks = st.Listener.C()
+		}
+		for {
+			select {
+			case ch, ok := <-chunks:
+				if !ok {
+					chunks = nil
+					continue
+				}
+				wctx, wcancel := context.WithTimeout(ctx, writeTimeout)
+				err := c.Write(wctx, websocket.MessageBinary, ch.Data)
+				wcancel()
+				captured := ch.Captured
+				st.Listener.Release(ch)
+				if err != nil {
+					log.Debug("audio client write failed", "err", err)
+					d.Lines.StopStream(st.ID, "client_gone")
+					return
+				}
+				st.Media.ObserveCapture(time.Since(captured))
+			case m := <-st.Marks:
+				if err := writeJSON(ctx, c, controlMessage{Type: "mark", Name: m.Name, Cleared: m.Cleared}); err != nil {
+					return
+				}
+			case m := <-text:
+				if err := writeJSON(ctx, c, m); err != nil {
+					return
+				}
+			case <-st.Done():
+				c.Close(websocket.StatusNormalClosure, "stream stopped: "+st.Reason())
+				return
+			case <-d.Shutdown:
+				c.Close(websocket.StatusGoingAway, "server shutting down")
+				return
+			case <-ctx.Done():
+				d.Lines.StopStream(st.ID, "client_gone")
+				return
+			}
+		}
+	}
+}
+
+// readAudio takes the client's frames: binary audio for the speaker, text
+// control messages. Unknown messages get an error message, not a close.
+func readAudio(ctx context.Context, c *websocket.Conn, st *line.Stream, replies chan<- controlMessage, log interface {
+	Debug(string, ...any)
+}) {
+	reply := func(m controlMessage) {
+		select {
+		case replies <- m:
+		default:
+		}
+	}
+	for {
+		typ, b, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ == websocket.MessageBinary {
+			if st.Speaker == nil {
+				reply(controlMessage{Type: "error", Message: "this stream's direction is \"in\": audio from the client is not played"})
+				continue
+			}
+			if err := st.Speaker.Write(b); err != nil {
+				reply(controlMessage{Type: "error", Message: err.Error()})
+			}
+			continue
+		}
+		var m controlMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			reply(controlMessage{Type: "error", Message: "control messages are JSON: {\"type\":\"clear\"} or {\"type\":\"mark\",\"name\":\"...\"}"})
+			continue
+		}
+		switch {
+		case st.Speaker == nil && (m.Type == "clear" || m.Type == "mark"):
+			reply(controlMessage{Type: "error", Message: m.Type + " needs a stream with direction out or both"})
+		case m.Type == "clear":
+			st.Speaker.Clear()
+		case m.Type == "mark" && m.Name != "":
+			st.Speaker.Mark(m.Name)
+		case m.Type == "mark":
+			reply(controlMessage{Type: "error", Message: "mark needs a name"})
+		default:
+			reply(controlMessage{Type: "error", Message: fmt.Sprintf("unknown message type %q; known: clear, mark", m.Type)})
+		}
+	}
+}
+
+func writeJSON(ctx context.Context, c *websocket.Conn, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return c.Write(wctx, websocket.MessageText, b)
+}

@@ -1,0 +1,205 @@
+package line
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/dsp"
+	"github.com/sip-phone-api/sipphone/internal/stream"
+)
+
+// StreamOptions are what a client asks of an audio stream.
+type StreamOptions struct {
+	Direction  string // "in" (phone to client), "out" (client to phone) or "both"
+	Format     dsp.Format
+	SampleRate int
+	FrameMS    int
+}
+
+// Stream is one client's audio stream on a call: a listener (phone to
+// client), a speaker (client to phone), or both.
+type Stream struct {
+	ID       string
+	LineID   string
+	Options  StreamOptions
+	Listener *stream.Listener // nil for "out"
+	Speaker  *stream.Speaker  // nil for "in"
+	Media    *stream.Call
+	Created  time.Time
+	// Marks delivers the names of marks reached (for the client writer).
+	Marks chan MarkReached
+
+	done        chan struct{}
+	reason      string // why it stopped; written before done is closed
+	connected   sync.Once
+	isConnected atomic.Bool
+	stopOnce    sync.Once
+}
+
+// MarkReached reports a mark whose audio was played (or cleared).
+type MarkReached struct {
+	Name    string
+	Cleared bool
+}
+
+// Connect claims the stream for a client; only the first call succeeds.
+func (s *Stream) Connect() bool {
+	ok := false
+	s.connected.Do(func() { ok = true; s.isConnected.Store(true) })
+	return ok
+}
+
+// Connected reports whether a client has connected.
+func (s *Stream) Connected() bool { return s.isConnected.Load() }
+
+// Done is closed when the stream stops.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Reason says why the stream stopped; valid after Done is closed.
+func (s *Stream) Reason() string { return s.reason }
+
+// StartStream attaches a stream to the line's call and publishes
+// audio_start. It fails with ErrNoCall when the line has no call.
+func (m *Manager) StartStream(lineID string, o StreamOptions) (*Stream, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, err := m.resolve(lineID)
+	if err != nil {
+		return nil, err
+	}
+	if l.call == nil || l.media == nil {
+		return nil, fmt.Errorf("%w: line %q has no call with media; lift the handset or ring it first", sipphone.ErrNoCall, l.id)
+	}
+	st := &Stream{ID: newID(), LineID: l.id, Options: o, Media: l.media, Created: m.now(),
+		Marks: make(chan MarkReached, 256), done: make(chan struct{})}
+	if o.Direction == "in" || o.Direction == "both" {
+		st.Listener, err = stream.NewListener(stream.ListenerConfig{Format: o.Format, SampleRate: o.SampleRate, FrameMS: o.FrameMS})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", sipphone.ErrInvalid, err)
+		}
+	}
+	if o.Direction == "out" || o.Direction == "both" {
+		st.Speaker, err = stream.NewSpeaker(o.Format, o.SampleRate, func(name string, cleared bool) {
+			select {
+			case st.Marks <- MarkReached{Name: name, Cleared: cleared}:
+			default: // a client that does not read its marks loses the oldest news
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", sipphone.ErrInvalid, err)
+		}
+	}
+	if st.Listener != nil && !l.media.AddListener(st.Listener) || st.Speaker != nil && !l.media.AddSpeaker(st.Speaker) {
+		return nil, fmt.Errorf("%w: the call is ending", sipphone.ErrNoCall)
+	}
+	if l.streams == nil {
+		l.streams = map[string]*Stream{}
+	}
+	l.streams[st.ID] = st
+	m.streams[st.ID] = l
+	m.log.Info("audio stream started", "line", l.id, "stream_id", st.ID, "direction", o.Direction, "format", o.Format, "sample_rate", o.SampleRate)
+	m.publish(sipphone.Event{Type: sipphone.EventAudioStart, Line: l.id, StreamID: st.ID, CallID: l.call.ID,
+		Direction: sipphone.Direction(o.Direction), Format: o.Format.String(), SampleRate: o.SampleRate})
+	return st, nil
+}
+
+// Stream returns a running stream.
+func (m *Manager) Stream(id string) (*Stream, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.streams[id]
+	if l == nil {
+		return nil, false
+	}
+	return l.streams[id], true
+}
+
+// StopStream stops a stream and publishes audio_stop with reason.
+func (m *Manager) StopStream(id, reason string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.streams[id]
+	if l == nil {
+		return fmt.Errorf("%w: no audio stream %q", sipphone.ErrNotFound, id)
+	}
+	m.stopStreamLocked(l, l.streams[id], reason)
+	return nil
+}
+
+func (m *Manager) stopStreamLocked(l *lineState, st *Stream, reason string) {
+	delete(l.streams, st.ID)
+	delete(m.streams, st.ID)
+	st.stopOnce.Do(func() {
+		if st.Listener != nil {
+			st.Media.RemoveListener(st.Listener)
+		}
+		if st.Speaker != nil {
+			st.Media.RemoveSpeaker(st.Speaker)
+		}
+		st.reason = reason
+		close(st.done)
+	})
+	m.log.Info("audio stream stopped", "line", l.id, "stream_id", st.ID, "reason", reason)
+	m.publish(sipphone.Event{Type: sipphone.EventAudioStop, Line: l.id, StreamID: st.ID, Reason: reason})
+}
+
+// SetLoopback turns the line's loopback (echo of the phone's own audio)
+// on or off.
+func (m *Manager) SetLoopback(lineID string, on bool) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, err := m.resolve(lineID)
+	if err != nil {
+		return "", err
+	}
+	if l.media == nil {
+		return l.id, fmt.Errorf("%w: line %q has no call", sipphone.ErrNoCall, l.id)
+	}
+	l.media.SetLoopback(on)
+	m.log.Info("loopback", "line", l.id, "on", on)
+	return l.id, nil
+}
+
+// Play queues 8 kHz samples into the line's call; playback_done follows
+// when they have been sent.
+func (m *Manager) Play(lineID string, pcm []int16) (string, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, err := m.resolve(lineID)
+	if err != nil {
+		return "", "", err
+	}
+	if l.media == nil {
+		return "", l.id, fmt.Errorf("%w: line %q has no call", sipphone.ErrNoCall, l.id)
+	}
+	id := newID()
+	media, lineID := l.media, l.id
+	var sp *stream.Speaker
+	sp, err = stream.NewSpeaker(dsp.FormatPCM16, 8000, func(_ string, cleared bool) {
+		// Called by the media send loop: finish on another goroutine so no
+		// media lock is held while the manager's is taken.
+		go func() {
+			media.RemoveSpeaker(sp)
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			reason := "finished"
+			if cleared {
+				reason = "stopped"
+			}
+			m.publish(sipphone.Event{Type: sipphone.EventPlaybackDone, Line: lineID, PlaybackID: id, Reason: reason})
+		}()
+	})
+	if err != nil {
+		return "", l.id, err
+	}
+	sp.Push(pcm)
+	if !media.AddSpeaker(sp) {
+		return "", l.id, fmt.Errorf("%w: the call is ending", sipphone.ErrNoCall)
+	}
+	sp.Mark("end")
+	m.log.Info("playback started", "line", l.id, "playback_id", id, "duration", time.Duration(len(pcm))*time.Second/8000)
+	return id, l.id, nil
+}

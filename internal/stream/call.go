@@ -1,0 +1,501 @@
+// Package stream is the media of a call: it turns the RTP the phone sends
+// into 8 kHz audio (jitter buffer, loss concealment, G.711), detects keys
+// in it (RFC 4733 and in-band), fans the audio out to listeners in the
+// format each asked for, and every ptime mixes what speakers, playback and
+// loopback queued into one G.711 packet for the phone. It never waits for a
+// client: a slow listener loses chunks, the phone always gets a packet.
+package stream
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pionrtp "github.com/pion/rtp"
+
+	"github.com/sip-phone-api/sipphone/internal/dsp"
+	"github.com/sip-phone-api/sipphone/internal/dtmf"
+	"github.com/sip-phone-api/sipphone/internal/jitter"
+	"github.com/sip-phone-api/sipphone/internal/rfc4733"
+	"github.com/sip-phone-api/sipphone/internal/rtp"
+)
+
+// Press is a key press (or hook flash) found in the media.
+type Press struct {
+	Digit    string // "0"-"9", "*", "#", "A"-"D"; "" for a flash
+	Flash    bool
+	Method   string // "rfc4733" or "inband"
+	Start    time.Time
+	Duration time.Duration
+	Begin    bool // a press began (for dtmf_start); Duration is 0
+}
+
+// Config describes a call's media.
+type Config struct {
+	Session   *rtp.Session
+	Codec     string // "PCMU" or "PCMA"
+	PT        uint8
+	EventPT   int // telephone-event payload type, -1 when not negotiated
+	PTime     time.Duration
+	JitterMax time.Duration
+	// Timeout ends the call when no RTP arrives for this long (0: never):
+	// OnTimeout is called once, and must return at once (Close waits for
+	// the goroutine that calls it).
+	Timeout time.Duration
+	// InbandDTMF runs the in-band DTMF detector on the phone's audio.
+	InbandDTMF bool
+	OnPress    func(Press)
+	OnTimeout  func()
+	Logger     *slog.Logger
+}
+
+// Call is the running media of one call.
+type Call struct {
+	cfg          Config
+	log          *slog.Logger
+	sess         *rtp.Session
+	frameSamples int
+	decode       func(dst []int16, src []byte) int
+	encode       func(dst []byte, src []int16) int
+
+	// mu guards listeners, speakers, loop and closed. Held by the media
+	// goroutines while they fan out or mix, never across I/O.
+	mu        sync.Mutex
+	listeners []*Listener
+	speakers  []*Speaker
+	loopOn    bool
+	loop      *Speaker // the phone's own audio, when loopback is on
+	closed    bool
+
+	levelsIn, levelsOut levelCell
+	captureLatency      Histogram // RTP arrival -> chunk handed to the client writer
+	playLatency         Histogram // client audio into an empty queue -> sent to the phone
+	concealed           atomic.Uint64
+
+	statsMu sync.Mutex // guards jb
+	jb      jitter.Stats
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Start runs the call's media goroutines: one reads RTP, one sends.
+func Start(cfg Config) (*Call, error) {
+	if cfg.PTime <= 0 {
+		cfg.PTime = 20 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Call{cfg: cfg, log: cfg.Logger, sess: cfg.Session, frameSamples: int(cfg.PTime / (time.Second / 8000)), stop: make(chan struct{})}
+	switch cfg.Codec {
+	case "PCMU":
+		c.decode, c.encode = dsp.DecodeUlaw, dsp.EncodeUlaw
+	case "PCMA":
+		c.decode, c.encode = dsp.DecodeAlaw, dsp.EncodeAlaw
+	default:
+		return nil, errors.New("stream: codec must be PCMU or PCMA")
+	}
+	loop, err := NewSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {})
+	if err != nil {
+		return nil, err
+	}
+	c.loop = loop
+	c.wg.Add(2)
+	go c.receive()
+	go c.send()
+	return c, nil
+}
+
+// Close stops the media goroutines and closes every listener. The RTP
+// socket is closed too.
+func (c *Call) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.stop)
+	c.sess.Close()
+	c.wg.Wait()
+	c.mu.Lock()
+	for _, l := range c.listeners {
+		l.close()
+	}
+	for _, s := range c.speakers {
+		s.close()
+	}
+	c.listeners, c.speakers = nil, nil
+	c.mu.Unlock()
+}
+
+// AddListener attaches a listener to the phone's audio.
+func (c *Call) AddListener(l *Listener) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.listeners = append(c.listeners, l)
+	return true
+}
+
+// RemoveListener detaches l and closes its channel.
+func (c *Call) RemoveListener(l *Listener) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.listeners {
+		if x == l {
+			c.listeners = append(c.listeners[:i:i], c.listeners[i+1:]...)
+			break
+		}
+	}
+	l.close()
+}
+
+// AddSpeaker mixes s into what the phone hears.
+func (c *Call) AddSpeaker(s *Speaker) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	s.latency = c.playLatency.Observe
+	c.speakers = append(c.speakers, s)
+	return true
+}
+
+// RemoveSpeaker stops mixing s.
+func (c *Call) RemoveSpeaker(s *Speaker) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.speakers {
+		if x == s {
+			c.speakers = append(c.speakers[:i:i], c.speakers[i+1:]...)
+			break
+		}
+	}
+	s.close()
+}
+
+// SetLoopback turns on or off echoing the phone's audio back to it.
+func (c *Call) SetLoopback(on bool) {
+	c.mu.Lock()
+	c.loopOn = on
+	c.mu.Unlock()
+	if !on {
+		c.loop.Clear()
+	}
+}
+
+// Loopback reports whether loopback is on.
+func (c *Call) Loopback() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.loopOn
+}
+
+// rx is the receive path of a call, owned by the receive goroutine: RTP
+// packets in, decoded 8 kHz frames out to listeners, keys out to OnPress.
+// It is separate from the goroutine so tests and benchmarks can drive it.
+type rx struct {
+	c           *Call
+	jb          *jitter.Buffer
+	conceal     *jitter.Concealer
+	events      *rfc4733.Receiver
+	detector    *dtmf.Detector
+	pcm         []int16
+	inbandStart time.Time // wall time of the detector's first sample
+	emitEvent   func(rfc4733.Event)
+	emitInband  func(dtmf.Event)
+}
+
+func (c *Call) newRx() *rx {
+	r := &rx{c: c, jb: jitter.New(jitter.Config{ClockRate: 8000, MaxDelay: c.cfg.JitterMax}),
+		conceal: jitter.NewConcealer(8000), events: rfc4733.NewReceiver(8000), pcm: make([]int16, 8000)}
+	if c.cfg.InbandDTMF {
+		r.detector = dtmf.NewDetector(dtmf.DefaultConfig())
+	}
+	// The callbacks are made once here so that handling a packet
+	// allocates nothing.
+	r.emitEvent = func(e rfc4733.Event) {
+		if c.cfg.OnPress == nil {
+			return
+		}
+		p := Press{Method: "rfc4733", Flash: e.Flash, Begin: e.Kind == rfc4733.Start, Duration: e.Duration, Start: now().Add(-e.Duration)}
+		if !e.Flash {
+			p.Digit = digitString(e.Digit)
+		}
+		c.cfg.OnPress(p)
+	}
+	r.emitInband = func(e dtmf.Event) {
+		if c.cfg.OnPress == nil {
+			return
+		}
+		c.cfg.OnPress(Press{Method: "inband", Digit: digitString(e.Digit), Begin: e.Kind == dtmf.Start,
+			Duration: e.Duration, Start: r.inbandStart.Add(e.Start)})
+	}
+	return r
+}
+
+// digitStrings avoids allocating a string per key.
+var digitStrings = func() (m [256]string) {
+	for _, d := range "0123456789*#ABCD" {
+		m[d] = string(d)
+	}
+	return m
+}()
+
+func digitString(d byte) string { return digitStrings[d] }
+
+// packet handles one RTP packet that arrived at arrival.
+func (r *rx) packet(pkt *pionrtp.Packet, arrival time.Time) {
+	c := r.c
+	switch {
+	case c.cfg.EventPT >= 0 && pkt.PayloadType == uint8(c.cfg.EventPT):
+		r.events.Packet(pkt.Timestamp, pkt.Marker, pkt.Payload, arrival, r.emitEvent)
+	case pkt.PayloadType == c.cfg.PT:
+		r.jb.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload, arrival)
+		r.drain(arrival)
+	}
+}
+
+// tick releases frames whose wait for a missing packet is over and ends
+// key presses whose end packets were lost.
+func (r *rx) tick(now time.Time) {
+	r.drain(now)
+	r.events.Tick(now, r.emitEvent)
+}
+
+// deadline is when tick must run next.
+func (r *rx) deadline(now time.Time) time.Time {
+	d := now.Add(50 * time.Millisecond)
+	if jd, ok := r.jb.NextDeadline(); ok && jd.Before(d) {
+		d = jd
+	}
+	if ed, ok := r.events.NextDeadline(); ok && ed.Before(d) {
+		d = ed
+	}
+	return d
+}
+
+func (r *rx) drain(now time.Time) {
+	c := r.c
+	for {
+		f, ok := r.jb.Pop(now)
+		if !ok {
+			break
+		}
+		r.frame(f, now)
+	}
+	st := r.jb.Stats()
+	c.statsMu.Lock()
+	c.jb = st
+	c.statsMu.Unlock()
+}
+
+func (r *rx) frame(f jitter.Frame, now time.Time) {
+	c := r.c
+	var out []int16
+	if f.Lost {
+		n := c.frameSamples
+		if f.Samples > 0 {
+			n = f.Samples
+		}
+		out = r.pcm[:min(n, len(r.pcm))]
+		r.conceal.Conceal(out)
+		c.concealed.Add(1)
+	} else {
+		n := c.decode(r.pcm, f.Payload)
+		out = r.pcm[:n]
+		r.conceal.Good(out)
+	}
+	if r.detector != nil {
+		if r.inbandStart.IsZero() {
+			r.inbandStart = now
+		}
+		r.detector.Process(out, r.emitInband)
+	}
+	c.levelsIn.observe(out)
+	captured := f.Arrival
+	if captured.IsZero() {
+		captured = now
+	}
+	c.mu.Lock()
+	for _, l := range c.listeners {
+		l.write(out, captured)
+	}
+	if c.loopOn {
+		c.loop.Push(out)
+	}
+	c.mu.Unlock()
+}
+
+// receive is the media goroutine for the phone's side.
+func (c *Call) receive() {
+	defer c.wg.Done()
+	r := c.newRx()
+	buf := make([]byte, 1500)
+	var pkt pionrtp.Packet
+	lastRTP := now()
+	for {
+		arrival, err := c.sess.Read(buf, &pkt, r.deadline(now()))
+		switch {
+		case err == nil:
+			lastRTP = arrival
+			r.packet(&pkt, arrival)
+		case errors.Is(err, rtp.ErrTimeout):
+			r.tick(arrival)
+			if c.cfg.Timeout > 0 && arrival.Sub(lastRTP) > c.cfg.Timeout {
+				c.log.Warn("no RTP from the phone", "timeout", c.cfg.Timeout)
+				if c.cfg.OnTimeout != nil {
+					c.cfg.OnTimeout() // must not block: it leads to Close, which waits for us
+				}
+				<-c.stop
+				return
+			}
+		case errors.Is(err, net.ErrClosed):
+			return
+		default:
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			c.log.Warn("RTP read failed", "err", err)
+		}
+	}
+}
+
+var now = time.Now
+
+// send is the media goroutine for the phone's ear: one packet every ptime.
+func (c *Call) send() {
+	defer c.wg.Done()
+	mix := make([]int16, c.frameSamples)
+	payload := make([]byte, c.frameSamples)
+	t := time.NewTicker(c.cfg.PTime)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		n := c.mixFrame(mix, payload)
+		if err := c.sess.Send(c.cfg.PT, payload[:n], uint32(n)); err != nil {
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			c.log.Debug("RTP send failed", "err", err)
+		}
+	}
+}
+
+// mixFrame mixes one frame of what the phone should hear into mix and
+// encodes it into payload, returning the payload length.
+func (c *Call) mixFrame(mix []int16, payload []byte) int {
+	clear(mix)
+	c.mu.Lock()
+	for _, s := range c.speakers {
+		s.take(mix)
+	}
+	if c.loopOn {
+		c.loop.take(mix)
+	}
+	c.mu.Unlock()
+	c.levelsOut.observe(mix)
+	return c.encode(payload, mix)
+}
+
+// Levels are audio levels in dBFS (-120 for silence).
+type Levels struct {
+	RMS  float64 `json:"rms_dbfs"`
+	Peak float64 `json:"peak_dbfs"`
+}
+
+// levelCell keeps the level of the last frame and the peak since the
+// last read.
+type levelCell struct {
+	mu        sync.Mutex // guards rms, peak, seen
+	rms, peak float64
+	seen      bool
+}
+
+func (l *levelCell) observe(pcm []int16) {
+	r, p := dsp.Level(pcm)
+	l.mu.Lock()
+	if !l.seen || p > l.peak {
+		l.peak = p
+	}
+	l.rms, l.seen = r, true
+	l.mu.Unlock()
+}
+
+func (l *levelCell) read() Levels {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.seen {
+		return Levels{RMS: dsp.LevelFloor, Peak: dsp.LevelFloor}
+	}
+	lv := Levels{RMS: l.rms, Peak: l.peak}
+	l.peak = dsp.LevelFloor
+	return lv
+}
+
+// MediaStats are a call's media statistics for /status.
+type MediaStats struct {
+	RTP             rtp.RTPStats      `json:"rtp"`
+	Jitter          JitterStats       `json:"jitter_buffer"`
+	Concealed       uint64            `json:"concealed_frames"`
+	LevelIn         Levels            `json:"level_in" doc:"The phone's microphone"`
+	LevelOut        Levels            `json:"level_out" doc:"What the phone hears"`
+	CaptureLatency  HistogramSnapshot `json:"latency_phone_to_client" doc:"Server-added latency from RTP arrival to the client's WebSocket frame, jitter buffer included"`
+	PlaybackLatency HistogramSnapshot `json:"latency_client_to_phone" doc:"Server-added latency from client audio (into an empty queue) to the RTP packet"`
+	Listeners       int               `json:"listeners"`
+	Speakers        int               `json:"speakers"`
+	Loopback        bool              `json:"loopback"`
+}
+
+// Stats returns the call's media statistics. Peak levels are the highest
+// since the previous call of Stats.
+func (c *Call) Stats() MediaStats {
+	c.mu.Lock()
+	nl, ns, loop := len(c.listeners), len(c.speakers), c.loopOn
+	c.mu.Unlock()
+	c.statsMu.Lock()
+	jb := c.jb
+	c.statsMu.Unlock()
+	return MediaStats{RTP: c.sess.Stats(), Jitter: jitterStats(jb), Concealed: c.concealed.Load(),
+		LevelIn: c.levelsIn.read(), LevelOut: c.levelsOut.read(),
+		CaptureLatency: c.captureLatency.Snapshot(), PlaybackLatency: c.playLatency.Snapshot(),
+		Listeners: nl, Speakers: ns, Loopback: loop}
+}
+
+// ObserveCapture records the latency of a chunk the client writer sent.
+func (c *Call) ObserveCapture(d time.Duration) { c.captureLatency.Observe(d) }
+
+// JitterStats is the receive jitter buffer's state.
+type JitterStats struct {
+	Received   uint64  `json:"received"`
+	Duplicates uint64  `json:"duplicates"`
+	Late       uint64  `json:"late" doc:"Arrived after their frame was concealed"`
+	Lost       uint64  `json:"lost" doc:"Frames concealed"`
+	Reordered  uint64  `json:"reordered"`
+	TargetMS   float64 `json:"target_ms" doc:"Current wait for a missing packet; adapts to the measured jitter"`
+	JitterMS   float64 `json:"jitter_ms"`
+	BufferedMS float64 `json:"buffered_ms"`
+}
+
+func jitterStats(s jitter.Stats) JitterStats {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return JitterStats{Received: s.Received, Duplicates: s.Duplicates, Late: s.Late, Lost: s.Lost, Reordered: s.Reordered,
+		TargetMS: ms(s.Target), JitterMS: ms(s.Jitter), BufferedMS: ms(s.Buffered)}
+}

@@ -1,0 +1,405 @@
+package stream
+
+import (
+	"encoding/binary"
+	"math"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	pionrtp "github.com/pion/rtp"
+	"go.uber.org/goleak"
+
+	"github.com/sip-phone-api/sipphone/internal/dsp"
+	"github.com/sip-phone-api/sipphone/internal/rtp"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func tone(n int, rate int, freq, dBm0 float64) []int16 {
+	s := make([]int16, n)
+	dsp.Tone(s, rate, freq, dBm0, nil)
+	return s
+}
+
+func pcmBytes(s []int16) []byte {
+	b := make([]byte, 2*len(s))
+	for i, v := range s {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
+	}
+	return b
+}
+
+func TestListenerChunksAndFormats(t *testing.T) {
+	cases := []struct {
+		name    string
+		format  dsp.Format
+		rate    int
+		frameMS int
+	}{
+		{"pcm16 8k 20ms", dsp.FormatPCM16, 8000, 20},
+		{"pcm16 16k 20ms", dsp.FormatPCM16, 16000, 20},
+		{"pcm16 48k 10ms", dsp.FormatPCM16, 48000, 10},
+		{"ulaw 8k 100ms", dsp.FormatUlaw, 8000, 100},
+		{"alaw 24k 30ms", dsp.FormatAlaw, 24000, 30},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l, err := NewListener(ListenerConfig{Format: c.format, SampleRate: c.rate, FrameMS: c.frameMS, Queue: 200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := tone(8000, 8000, 1000, -10) // one second
+			for i := 0; i+160 <= len(in); i += 160 {
+				l.write(in[i:i+160], time.Now())
+			}
+			var out []int16
+			chunkBytes := c.rate * c.frameMS / 1000 * c.format.BytesPerSample()
+			for len(l.C()) > 0 {
+				ch := <-l.C()
+				if len(ch.Data) != chunkBytes {
+					t.Fatalf("chunk of %d bytes, want %d", len(ch.Data), chunkBytes)
+				}
+				s := make([]int16, len(ch.Data)/c.format.BytesPerSample())
+				dsp.DecodeFrame(s, c.format, ch.Data)
+				out = append(out, s...)
+				l.Release(ch)
+			}
+			if want := c.rate - c.rate%(c.rate*c.frameMS/1000); len(out) != want {
+				t.Fatalf("%d samples out, want %d", len(out), want)
+			}
+			skip := c.rate / 100 // resampler start-up
+			if f := dsp.DominantFrequency(out[skip:], c.rate, 200, 3800, 10); math.Abs(f-1000) > 10 {
+				t.Fatalf("dominant %v Hz, want 1000", f)
+			}
+			rms, _ := dsp.Level(out[skip:])
+			if want := dsp.DBm0ToDBFS(-10); math.Abs(rms-want) > 0.5 {
+				t.Fatalf("level %.2f dBFS, want %.2f", rms, want)
+			}
+			l.close()
+		})
+	}
+}
+
+func TestListenerSlowClientDropsNotBlocks(t *testing.T) {
+	l, _ := NewListener(ListenerConfig{Format: dsp.FormatPCM16, SampleRate: 8000, FrameMS: 20, Queue: 4})
+	frame := make([]int16, 160)
+	for i := 0; i < 10; i++ { // nobody reads
+		l.write(frame, time.Now())
+	}
+	if l.Delivered() != 4 || l.Dropped() != 6 {
+		t.Fatalf("delivered %d dropped %d, want 4 and 6", l.Delivered(), l.Dropped())
+	}
+}
+
+func TestSpeakerQueueMarksClear(t *testing.T) {
+	var mu sync.Mutex
+	var marks []string
+	s, err := NewSpeaker(dsp.FormatPCM16, 16000, func(name string, cleared bool) {
+		mu.Lock()
+		if cleared {
+			name += "(cleared)"
+		}
+		marks = append(marks, name)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := pcmBytes(tone(16000, 16000, 700, -10)) // 1 s at 16 kHz
+	// Odd-sized writes: a sample split across writes must survive.
+	for i := 0; i < len(b); {
+		n := min(333, len(b)-i)
+		if err := s.Write(b[i : i+n]); err != nil {
+			t.Fatal(err)
+		}
+		i += n
+	}
+	s.Mark("one-second")
+	if q := s.Queued(); q < 990*time.Millisecond || q > time.Second {
+		t.Fatalf("queued %v, want about 1 s", q)
+	}
+	var out []int16
+	frame := make([]int16, 160)
+	for s.Queued() > 0 {
+		clear(frame)
+		s.take(frame)
+		out = append(out, frame...)
+	}
+	if f := dsp.DominantFrequency(out[80:], 8000, 200, 3800, 10); math.Abs(f-700) > 10 {
+		t.Fatalf("played %v Hz, want 700", f)
+	}
+	s.Write(b)
+	s.Mark("never-played")
+	s.Clear()
+	if s.Queued() != 0 {
+		t.Fatalf("queued %v after clear", s.Queued())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(marks) != 2 || marks[0] != "one-second" || marks[1] != "never-played(cleared)" {
+		t.Fatalf("marks %v", marks)
+	}
+}
+
+func TestSpeakerQueueBound(t *testing.T) {
+	s, _ := NewSpeaker(dsp.FormatUlaw, 8000, func(string, bool) {})
+	big := make([]byte, DefaultQueue+8000)
+	if err := s.Write(big); err != ErrQueueFull {
+		t.Fatalf("overfull write = %v, want ErrQueueFull", err)
+	}
+	if q := s.Queued(); q != DefaultQueue*time.Second/8000 {
+		t.Fatalf("queued %v", q)
+	}
+}
+
+// phone is a UDP socket standing in for the adapter's RTP.
+type phone struct {
+	t    *testing.T
+	conn *net.UDPConn
+	seq  uint16
+	ts   uint32
+}
+
+func newPhone(t *testing.T) *phone {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &phone{t: t, conn: c}
+}
+
+func (p *phone) addr() netip.AddrPort { return p.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+func (p *phone) send(to netip.AddrPort, pcm []int16) {
+	payload := make([]byte, len(pcm))
+	dsp.EncodeUlaw(payload, pcm)
+	pkt := pionrtp.Packet{Header: pionrtp.Header{Version: 2, PayloadType: 0, SequenceNumber: p.seq, Timestamp: p.ts, SSRC: 99}, Payload: payload}
+	b, _ := pkt.Marshal()
+	p.seq++
+	p.ts += uint32(len(pcm))
+	p.conn.WriteToUDPAddrPort(b, to)
+}
+
+// drain discards what the server sent so far.
+func (p *phone) drain() {
+	buf := make([]byte, 1500)
+	for {
+		p.conn.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+		if _, _, err := p.conn.ReadFromUDPAddrPort(buf); err != nil {
+			return
+		}
+	}
+}
+
+// receive collects n samples of audio the server sent to the phone.
+func (p *phone) receive(n int) []int16 {
+	var out []int16
+	buf := make([]byte, 1500)
+	for len(out) < n {
+		p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		k, _, err := p.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			p.t.Fatalf("phone received %d samples, then: %v", len(out), err)
+		}
+		var pkt pionrtp.Packet
+		if err := pkt.Unmarshal(buf[:k]); err != nil {
+			p.t.Fatal(err)
+		}
+		s := make([]int16, len(pkt.Payload))
+		dsp.DecodeUlaw(s, pkt.Payload)
+		out = append(out, s...)
+	}
+	return out
+}
+
+func startCall(t *testing.T, ph *phone) *Call {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start(Config{Session: rtp.NewSession(conn, ph.addr(), netip.Addr{}), Codec: "PCMU", PT: 0, EventPT: 101,
+		PTime: 20 * time.Millisecond, JitterMax: 60 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestCallBothWaysAndLoopback(t *testing.T) {
+	ph := newPhone(t)
+	c := startCall(t, ph)
+	l, _ := NewListener(ListenerConfig{Format: dsp.FormatPCM16, SampleRate: 16000, FrameMS: 20, Queue: 100})
+	c.AddListener(l)
+	sp, _ := NewSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {})
+	c.AddSpeaker(sp)
+	to := c.sess.LocalAddr()
+
+	// Phone to client: a 440 Hz tone arrives as 16 kHz PCM.
+	in := tone(8000, 8000, 440, -10)
+	for i := 0; i < len(in); i += 160 {
+		ph.send(to, in[i:i+160])
+	}
+	var got []int16
+	for len(got) < 12000 {
+		select {
+		case ch := <-l.C():
+			s := make([]int16, len(ch.Data)/2)
+			dsp.DecodeFrame(s, dsp.FormatPCM16, ch.Data)
+			got = append(got, s...)
+			l.Release(ch)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("listener got %d samples", len(got))
+		}
+	}
+	if f := dsp.DominantFrequency(got[320:], 16000, 100, 3800, 10); math.Abs(f-440) > 10 {
+		t.Fatalf("client heard %v Hz, want 440", f)
+	}
+
+	// Client to phone: a 1200 Hz tone is played at real time.
+	sp.Write(pcmBytes(tone(4000, 8000, 1200, -10)))
+	heard := ph.receive(8000)
+	if f := dsp.DominantFrequency(heard, 8000, 100, 3800, 10); math.Abs(f-1200) > 10 {
+		t.Fatalf("phone heard %v Hz, want 1200", f)
+	}
+
+	// Loopback: the phone hears its own 2000 Hz tone.
+	c.RemoveSpeaker(sp)
+	ph.drain()
+	c.SetLoopback(true)
+	for i := 0; i < 25; i++ {
+		ph.send(to, tone(160, 8000, 2000, -10))
+		time.Sleep(20 * time.Millisecond) // real-time pacing, as a phone sends
+	}
+	echo := ph.receive(4000)
+	if f := dsp.DominantFrequency(echo, 8000, 100, 3800, 10); math.Abs(f-2000) > 10 {
+		t.Fatalf("loopback returned %v Hz, want 2000", f)
+	}
+	st := c.Stats()
+	if st.RTP.PacketsReceived < 75 || st.RTP.PacketsSent == 0 || st.LevelIn.RMS < -30 || !st.Loopback {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestReceivePathZeroAllocs: RTP packet in, frames out to several
+// listeners, with in-band DTMF detection on, allocates nothing.
+func TestReceivePathZeroAllocs(t *testing.T) {
+	for _, listeners := range []int{1, 4} {
+		c, ls := benchCall(t, listeners)
+		r := c.newRx()
+		pkts := benchPackets(1000)
+		i := 0
+		allocs := testing.AllocsPerRun(500, func() {
+			r.packet(&pkts[i%len(pkts)], time.Now())
+			i++
+			for _, l := range ls {
+				for len(l.C()) > 0 {
+					l.Release(<-l.C())
+				}
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("%d listeners: %v allocations per packet, want 0", listeners, allocs)
+		}
+	}
+}
+
+// TestSendPathZeroAllocs: mixing speakers and encoding allocates nothing.
+func TestSendPathZeroAllocs(t *testing.T) {
+	c, _ := benchCall(t, 0)
+	sp, _ := NewSpeaker(dsp.FormatPCM16, 16000, func(string, bool) {})
+	c.AddSpeaker(sp)
+	sp.Write(make([]byte, 2*16000*30))
+	mix := make([]int16, 160)
+	payload := make([]byte, 160)
+	allocs := testing.AllocsPerRun(500, func() { c.mixFrame(mix, payload) })
+	if allocs != 0 {
+		t.Fatalf("%v allocations per frame, want 0", allocs)
+	}
+}
+
+// benchCall is a Call without goroutines, for driving rx directly.
+func benchCall(t testing.TB, listeners int) (*Call, []*Listener) {
+	c := &Call{cfg: Config{Codec: "PCMU", PT: 0, EventPT: 101, InbandDTMF: true, JitterMax: 60 * time.Millisecond},
+		frameSamples: 160, decode: dsp.DecodeUlaw, encode: dsp.EncodeUlaw}
+	c.loop, _ = NewSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {})
+	var ls []*Listener
+	for i := 0; i < listeners; i++ {
+		rate := []int{8000, 16000, 24000, 48000}[i%4]
+		l, err := NewListener(ListenerConfig{Format: dsp.FormatPCM16, SampleRate: rate, FrameMS: 20, Queue: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.listeners = append(c.listeners, l)
+		ls = append(ls, l)
+	}
+	return c, ls
+}
+
+func benchPackets(n int) []pionrtp.Packet {
+	pkts := make([]pionrtp.Packet, n)
+	audio := tone(160*n, 8000, 440, -10)
+	for i := range pkts {
+		payload := make([]byte, 160)
+		dsp.EncodeUlaw(payload, audio[i*160:(i+1)*160])
+		pkts[i] = pionrtp.Packet{Header: pionrtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 5}, Payload: payload}
+	}
+	return pkts
+}
+
+func BenchmarkReceivePath(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(itoa(n)+"_listeners", func(b *testing.B) {
+			c, ls := benchCall(b, n)
+			r := c.newRx()
+			pkts := benchPackets(1000)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				r.packet(&pkts[i%len(pkts)], time.Now())
+				i++
+				for _, l := range ls {
+					for len(l.C()) > 0 {
+						l.Release(<-l.C())
+					}
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkSendPath(b *testing.B) {
+	c, _ := benchCall(b, 0)
+	for i := 0; i < 3; i++ {
+		sp, _ := NewSpeaker(dsp.FormatPCM16, 16000, func(string, bool) {})
+		c.AddSpeaker(sp)
+	}
+	mix := make([]int16, 160)
+	payload := make([]byte, 160)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, sp := range c.speakers {
+			if sp.Queued() < time.Second {
+				sp.Push(make([]int16, 0)) // keep the type's path warm; refilled below
+			}
+		}
+		c.mixFrame(mix, payload)
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	s := ""
+	for n > 0 {
+		s = string(rune('0'+n%10)) + s
+		n /= 10
+	}
+	return s
+}
