@@ -34,9 +34,14 @@ type baresip struct {
 
 // startBaresip starts baresip registering user with password at server.
 func startBaresip(t *testing.T, server, user, password, answermode string) *baresip {
+	return startBaresipIn(t, t.TempDir(), server, user, password, answermode, "")
+}
+
+// startBaresipIn starts baresip with its configuration in dir; extra is
+// appended to its config file.
+func startBaresipIn(t *testing.T, dir, server, user, password, answermode, extra string) *baresip {
 	t.Helper()
 	bin := peers.Require(t, "baresip", "baresip-core")
-	dir := t.TempDir()
 	wav := filepath.Join(dir, "tone.wav")
 	writeToneWAV(t, wav, 440, 120*time.Second)
 	sipPort := peers.FreeUDPPort(t)
@@ -53,7 +58,7 @@ module_app account.so
 module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:%d
-`, sipPort, wav, ctrlPort)
+`, sipPort, wav, ctrlPort) + extra
 	os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644)
 	acct := fmt.Sprintf("<sip:%s@%s;transport=udp>;auth_pass=%s;answermode=%s;regint=600\n", user, server, password, answermode)
 	os.WriteFile(filepath.Join(dir, "accounts"), []byte(acct), 0o644)

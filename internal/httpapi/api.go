@@ -6,6 +6,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -60,7 +61,22 @@ func NewREST(d Deps) http.Handler {
 		"audio streams and DTMF. Events stream on the WebSocket port at /ws."
 	api := humago.New(mux, cfg)
 	routes(api, mux, d)
-	return jsonByDefault(mux)
+	return withHost(jsonByDefault(mux))
+}
+
+type hostKey struct{}
+
+// withHost makes the request's Host available to handlers, which build
+// URLs (ws_url) the client can reach.
+func withHost(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), hostKey{}, r.Host)))
+	})
+}
+
+func requestHost(ctx context.Context) string {
+	h, _ := ctx.Value(hostKey{}).(string)
+	return h
 }
 
 // jsonByDefault reads request bodies as JSON when the client did not say

@@ -38,7 +38,6 @@ type AudioStream struct {
 
 type audioStartInput struct {
 	LineQuery
-	Host string `header:"Host"`
 	Body *AudioStartBody
 }
 
@@ -131,7 +130,7 @@ func audioRoutes(api huma.API, d Deps) {
 				return nil, httpError(err)
 			}
 			go expireUnconnected(d, st)
-			return &audioStartOutput{Body: AudioStream{StreamID: st.ID, Line: st.LineID, WSURL: d.wsURL(in.Host) + "/audio/" + st.ID,
+			return &audioStartOutput{Body: AudioStream{StreamID: st.ID, Line: st.LineID, WSURL: d.wsURL(requestHost(ctx)) + "/audio/" + st.ID,
 				Direction: b.Direction, Format: f.String(), SampleRate: b.SampleRate, FrameMS: b.FrameMS}}, nil
 		})
 	huma.Register(api, huma.Operation{OperationID: "audio-stop", Method: http.MethodPost, Path: "/audio/stop",
