@@ -252,3 +252,8 @@ func TestRegisterAndRingOverTCP(t *testing.T) {
 		t.Fatalf("sipp UAS over TCP: %v\n%s", err, tail(out))
 	}
 }
+
+func execCombined(ctx context.Context, bin string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	return string(out), err
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/events"
 	"github.com/sip-phone-api/sipphone/internal/state"
+	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 // recorder is a Signaller that records what it was asked to do.
@@ -181,5 +182,36 @@ func TestExpiryAndPersistence(t *testing.T) {
 	m2.Restore(f)
 	if l, _ := m2.Line("hall"); !l.Registered || l.State != sipphone.StateOnHook {
 		t.Fatalf("restored hall %+v", l)
+	}
+}
+
+func TestPressReportedOnceAcrossMethods(t *testing.T) {
+	m, _, sub := newManager(t, nil, "")
+	m.Register("phone1", reg(time.Hour))
+	m.PhoneCallStarted("phone1", CallInfo{ID: "c1"})
+	expectTypes(t, sub, "registered", "off_hook")
+	t0 := time.Now()
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	presses := []stream.Press{
+		{Digit: "5", Method: "inband", Start: t0, Duration: ms(100)},
+		{Digit: "5", Method: "rfc4733", Start: t0.Add(ms(20)), Duration: ms(120)},  // same press, other method: dropped
+		{Digit: "5", Method: "sip_info", Start: t0.Add(ms(30)), Duration: ms(100)}, // and a third way
+		{Digit: "5", Method: "inband", Start: t0.Add(ms(400)), Duration: ms(100)},  // a second press of the same key
+		{Digit: "6", Method: "rfc4733", Start: t0.Add(ms(420)), Duration: ms(100)}, // another key
+		{Flash: true, Method: "sip_info", Start: t0.Add(ms(900))},
+	}
+	for _, p := range presses {
+		m.RecordPress("phone1", "c1", p)
+	}
+	m.RecordPress("phone1", "other-call", stream.Press{Digit: "1", Method: "inband"}) // not this call: ignored
+	got := expectTypes(t, sub, "dtmf", "dtmf", "dtmf", "flash")
+	if got[0].Digit != "5" || got[0].Method != "inband" || got[1].Digit != "5" || got[2].Digit != "6" || *got[0].DurationMS != 100 {
+		t.Fatalf("events %+v", got)
+	}
+	if sub.Len() != 0 {
+		t.Fatalf("%d extra events", sub.Len())
+	}
+	if l, _ := m.Line("phone1"); l.LastDTMF != "6" {
+		t.Fatalf("last_dtmf %q", l.LastDTMF)
 	}
 }

@@ -211,6 +211,7 @@ type rx struct {
 	detector    *dtmf.Detector
 	pcm         []int16
 	inbandStart time.Time // wall time of the detector's first sample
+	eventNow    time.Time // arrival of the packet (or tick) being handled, for emitEvent
 	emitEvent   func(rfc4733.Event)
 	emitInband  func(dtmf.Event)
 }
@@ -227,7 +228,7 @@ func (c *Call) newRx() *rx {
 		if c.cfg.OnPress == nil {
 			return
 		}
-		p := Press{Method: "rfc4733", Flash: e.Flash, Begin: e.Kind == rfc4733.Start, Duration: e.Duration, Start: now().Add(-e.Duration)}
+		p := Press{Method: "rfc4733", Flash: e.Flash, Begin: e.Kind == rfc4733.Start, Duration: e.Duration, Start: r.eventNow.Add(-e.Duration)}
 		if !e.Flash {
 			p.Digit = digitString(e.Digit)
 		}
@@ -258,6 +259,7 @@ func (r *rx) packet(pkt *pionrtp.Packet, arrival time.Time) {
 	c := r.c
 	switch {
 	case c.cfg.EventPT >= 0 && pkt.PayloadType == uint8(c.cfg.EventPT):
+		r.eventNow = arrival
 		r.events.Packet(pkt.Timestamp, pkt.Marker, pkt.Payload, arrival, r.emitEvent)
 	case pkt.PayloadType == c.cfg.PT:
 		r.jb.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload, arrival)
@@ -269,6 +271,7 @@ func (r *rx) packet(pkt *pionrtp.Packet, arrival time.Time) {
 // key presses whose end packets were lost.
 func (r *rx) tick(now time.Time) {
 	r.drain(now)
+	r.eventNow = now
 	r.events.Tick(now, r.emitEvent)
 }
 

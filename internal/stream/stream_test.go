@@ -403,3 +403,57 @@ func itoa(n int) string {
 	}
 	return s
 }
+
+// TestSamePressTwoWays: an adapter that sends a key both in the audio and
+// as RFC 4733 events makes both detectors fire for the same press, at
+// overlapping times (the line owner reports it once).
+func TestSamePressTwoWays(t *testing.T) {
+	var mu sync.Mutex
+	var presses []Press
+	c, _ := benchCall(t, 0)
+	c.cfg.OnPress = func(p Press) {
+		mu.Lock()
+		if !p.Begin {
+			presses = append(presses, p)
+		}
+		mu.Unlock()
+	}
+	r := c.newRx()
+	audio := make([]int16, 8000) // 100 ms of '5' (770 + 1336 Hz) in 1 s of silence
+	dsp.DualTone(audio[2000:2800], 8000, 770, -10, 1336, -10, nil, nil)
+	start := time.Now()
+	for i := 0; i < 50; i++ {
+		payload := make([]byte, 160)
+		dsp.EncodeUlaw(payload, audio[i*160:(i+1)*160])
+		at := start.Add(time.Duration(i) * 20 * time.Millisecond)
+		r.packet(&pionrtp.Packet{Header: pionrtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 1}, Payload: payload}, at)
+		// RFC 4733 packets for the same press: start at 250 ms, end at 350 ms.
+		if i >= 12 && i <= 17 {
+			dur := uint16((i - 12) * 160)
+			end := i == 17
+			ev := []byte{5, 10, byte(dur >> 8), byte(dur)}
+			if end {
+				ev[1] |= 0x80
+			}
+			for k := 0; k < map[bool]int{true: 3, false: 1}[end]; k++ {
+				r.packet(&pionrtp.Packet{Header: pionrtp.Header{Version: 2, PayloadType: 101, Marker: i == 12, SequenceNumber: uint16(1000 + i), Timestamp: 2000, SSRC: 1}, Payload: ev}, at)
+			}
+		}
+	}
+	r.tick(start.Add(2 * time.Second))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(presses) != 2 {
+		t.Fatalf("presses %+v, want one by rfc4733 and one inband", presses)
+	}
+	methods := map[string]bool{}
+	for _, p := range presses {
+		if p.Digit != "5" {
+			t.Fatalf("press %+v, want 5", p)
+		}
+		methods[p.Method] = true
+	}
+	if !methods["rfc4733"] || !methods["inband"] {
+		t.Fatalf("methods %v", methods)
+	}
+}
