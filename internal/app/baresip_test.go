@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -221,5 +222,32 @@ func TestBaresipWrongPasswordNeverRegisters(t *testing.T) {
 	s.waitFor("the refused attempt", func() bool { return strings.Contains(s.logs.String(), "SIP authentication failed") })
 	if l := s.status().line("phone1"); l.Registered {
 		t.Fatalf("registered with a wrong password: %+v", l)
+	}
+}
+
+// TestBaresipSendsKeys: baresip sends keys as RFC 2833 events in a call;
+// each arrives once.
+func TestBaresipSendsKeys(t *testing.T) {
+	s := startServer(t, "", "")
+	ev := s.events("?types=registered,off_hook,dtmf")
+	b := startBaresip(t, s.sipAddr(), "phone1", "x", "auto")
+	ev.expect(sipphone.EventRegistered)
+	if code := s.do("POST", "/ring", "", nil); code != 202 {
+		t.Fatalf("POST /ring = %d", code)
+	}
+	ev.expect(sipphone.EventOffHook)
+	keys := "72#"
+	for _, k := range keys {
+		b.command("sndcode", string(k))
+		got := ev.expect(sipphone.EventDTMF)[0]
+		if got.Digit != string(k) || got.Method != "rfc4733" || got.DurationMS == nil || *got.DurationMS <= 0 {
+			t.Fatalf("key %c arrived as %+v", k, got)
+		}
+	}
+	// No second event for any press within the next half second.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, b, err := ev.c.Read(ctx); err == nil {
+		t.Fatalf("unexpected extra event %s", b)
 	}
 }
