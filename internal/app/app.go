@@ -98,7 +98,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		Password:      passwords(cfg),
 		MinExpires:    cfg.HT802.RegisterMinExpires, MaxExpires: cfg.HT802.RegisterMaxExpires,
 		Codec: cfg.Audio.Codec, PTime: cfg.Audio.PTime,
-		JitterMax: time.Duration(cfg.Audio.JitterMax), RTPTimeout: time.Duration(cfg.Audio.RTPTimeout), InbandDTMF: true,
+		JitterMax: time.Duration(cfg.Audio.JitterMax), RTPTimeout: time.Duration(cfg.Audio.RTPTimeout), InbandDTMF: cfg.Audio.InbandDTMF,
 		Ports: a.Ports, Lines: a.Lines, Logger: log, Name: "sipphone/" + version,
 	})
 	if err != nil {
@@ -188,6 +188,10 @@ func (a *App) Start() (err error) {
 	}
 	a.rest = &http.Server{Handler: restH, ReadHeaderTimeout: 10 * time.Second}
 	a.serve(a.rest, a.restLn)
+	if iv := time.Duration(a.cfg.Audio.LevelEvents); iv > 0 {
+		a.wg.Add(1)
+		go a.levelEvents(iv)
+	}
 	a.log.Info("sipphone started", "version", a.version, "sip", a.SIP.UDPAddr(), "rest", a.restLn.Addr(), "websocket", a.WSAddr(),
 		"config", a.cfg.Source, "state_file", a.cfg.Server.StateFile)
 	return nil
@@ -201,6 +205,21 @@ func (a *App) serve(s *http.Server, l net.Listener) {
 			a.log.Error("HTTP server stopped", "addr", l.Addr(), "err", err)
 		}
 	}()
+}
+
+// levelEvents publishes audio_level events until shutdown.
+func (a *App) levelEvents(every time.Duration) {
+	defer a.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			a.Lines.PublishLevels()
+		case <-a.shutdown:
+			return
+		}
+	}
 }
 
 // Ready reports whether the SIP, REST and WebSocket listeners are up.

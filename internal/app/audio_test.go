@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/dsp"
+	"github.com/sip-phone-api/sipphone/internal/sim"
 )
 
 type audioStream struct {
@@ -182,5 +185,122 @@ func TestBaresipAudioBothWays(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("the phone never heard the client's 1000 Hz tone (%d samples at %d Hz recorded)", len(w.Samples), w.SampleRate)
+	}
+}
+
+// TestLevelEventsAndLoopbackWithSimulator: with audio.level_events set,
+// a call publishes audio_level events; loopback returns the phone's tone.
+func TestLevelEventsAndLoopbackWithSimulator(t *testing.T) {
+	s := startServer(t, "audio: {level_events: 200ms}\n", "")
+	ev := s.events("?types=off_hook,audio_level")
+	ph, err := sim.New(sim.Config{Server: s.sipAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ph.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	ph.PlayTone(0, 1500, -10)
+	if err := ph.OffHook(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	ev.expect(sipphone.EventOffHook)
+	var lv sipphone.Event
+	for lv.LevelIn == nil || lv.LevelIn.RMS < -20 {
+		lv = ev.expect(sipphone.EventAudioLevel)[0]
+	}
+	if want := dsp.DBm0ToDBFS(-10); math.Abs(lv.LevelIn.RMS-want) > 1.5 || lv.LevelOut == nil || lv.LevelOut.RMS > -60 {
+		t.Fatalf("audio_level %+v / %+v, want in %.1f dBFS, out silent", lv.LevelIn, lv.LevelOut, want)
+	}
+	var r struct {
+		Loopback bool `json:"loopback"`
+	}
+	if code := s.do("POST", "/lines/phone1/loopback", `{"enabled":true}`, &r); code != 200 || !r.Loopback {
+		t.Fatalf("loopback on = %d %+v", code, r)
+	}
+	s.waitFor("the phone hears its own tone", func() bool {
+		got := ph.ReceivedAudio(0)
+		if len(got) < 1600 {
+			return false
+		}
+		tail := got[len(got)-1600:]
+		rms, _ := dsp.Level(tail)
+		return rms > -25 && math.Abs(dsp.DominantFrequency(tail, 8000, 100, 3800, 10)-1500) <= 10
+	})
+	if code := s.do("POST", "/lines/phone1/loopback", `{"enabled":false}`, nil); code != 200 {
+		t.Fatalf("loopback off = %d", code)
+	}
+	if code := s.do("POST", "/lines/nope/loopback", `{"enabled":true}`, nil); code != 404 {
+		t.Fatalf("loopback unknown line = %d", code)
+	}
+}
+
+// TestPlayWAV plays a WAV file (16 kHz PCM) into a call; the phone hears
+// it and playback_done follows.
+func TestPlayWAV(t *testing.T) {
+	s := startServer(t, "", "")
+	ev := s.events("?types=off_hook,playback_done")
+	ph, err := sim.New(sim.Config{Server: s.sipAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ph.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	if code := s.do("POST", "/lines/phone1/play", "", nil); code != 409 && code != 400 && code != 422 {
+		t.Fatalf("play without a call = %d", code)
+	}
+	if err := ph.OffHook(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	ev.expect(sipphone.EventOffHook)
+	tone := make([]int16, 16000/2) // 0.5 s at 16 kHz
+	dsp.Tone(tone, 16000, 800, -10, nil)
+	var wav bytes.Buffer
+	dsp.WriteWAV(&wav, 16000, tone)
+	req, _ := http.NewRequest("POST", s.url("/lines/phone1/play"), &wav)
+	req.Header.Set("Content-Type", "audio/wav")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pb struct {
+		PlaybackID string  `json:"playback_id"`
+		DurationS  float64 `json:"duration_s"`
+	}
+	json.NewDecoder(res.Body).Decode(&pb)
+	res.Body.Close()
+	if res.StatusCode != 202 || pb.PlaybackID == "" || math.Abs(pb.DurationS-0.5) > 0.01 {
+		t.Fatalf("play = %d %+v", res.StatusCode, pb)
+	}
+	done := ev.expect(sipphone.EventPlaybackDone)[0]
+	if done.PlaybackID != pb.PlaybackID || done.Reason != "finished" {
+		t.Fatalf("playback_done %+v", done)
+	}
+	got := ph.ReceivedAudio(0)
+	found := false
+	for i := 0; i+1600 <= len(got); i += 400 {
+		seg := got[i : i+1600]
+		if rms, _ := dsp.Level(seg); rms > -25 && math.Abs(dsp.DominantFrequency(seg, 8000, 100, 3800, 10)-800) <= 10 {
+			found = true
+			break
+		}
+	}
+	if !found {
+		t.Fatal("the phone never heard the 800 Hz WAV")
+	}
+	// A file that is not a WAV gets a clear 422.
+	req, _ = http.NewRequest("POST", s.url("/lines/phone1/play"), strings.NewReader("hello"))
+	req.Header.Set("Content-Type", "audio/wav")
+	res, _ = http.DefaultClient.Do(req)
+	res.Body.Close()
+	if res.StatusCode != 422 {
+		t.Fatalf("play of a text file = %d, want 422", res.StatusCode)
 	}
 }

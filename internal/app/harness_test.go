@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,8 +59,6 @@ server:
   rest_port: 0
   websocket_port: 0
   state_file: %s
-audio:
-  rtp_ports: {min: %d, max: %d}
 logging:
   level: debug
 `
@@ -72,9 +71,14 @@ func startServer(t *testing.T, extra, stateFile string) *testServer {
 		stateFile = filepath.Join(t.TempDir(), "state.json")
 	}
 	base := 20000 + 2*rand.IntN(20000)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(baseYAML, stateFile, base, base+99)+extra), "test.yml")
+	cfg, err := config.Parse([]byte(fmt.Sprintf(baseYAML, stateFile)+extra), "test.yml")
 	if err != nil {
 		t.Fatalf("config: %v", err)
+	}
+	// A random RTP range per server, so parallel packages do not collide.
+	ports := map[string]string{"RTP_PORT_MIN": strconv.Itoa(base), "RTP_PORT_MAX": strconv.Itoa(base + 99)}
+	if err := cfg.ApplyEnv(func(k string) string { return ports[k] }); err != nil {
+		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -153,6 +153,12 @@ type Audio struct {
 	// RTPTimeout ends a call when no RTP arrives for this long; 0 disables.
 	// Default 30s.
 	RTPTimeout Duration `yaml:"rtp_timeout"`
+	// InbandDTMF runs the in-band DTMF detector on the phone's audio, for
+	// adapters that send keys "In-audio". Default true.
+	InbandDTMF bool `yaml:"inband_dtmf"`
+	// LevelEvents publishes an audio_level event for each line in a call
+	// at this interval; 0 (the default) publishes none.
+	LevelEvents Duration `yaml:"level_events"`
 }
 
 // FrameMS returns BufferSize expressed in milliseconds of 16-bit mono audio
@@ -299,6 +305,7 @@ func Default() Config {
 			PTime:      20,
 			JitterMax:  Duration(60 * time.Millisecond),
 			RTPTimeout: Duration(30 * time.Second),
+			InbandDTMF: true,
 		},
 		Logging: Logging{
 			Level:  "info",

@@ -506,3 +506,12 @@ func TestEditDistanceAndSuggest(t *testing.T) {
 		t.Errorf("editDistance = %d, want 3", d)
 	}
 }
+
+func TestInbandDTMFCanBeTurnedOff(t *testing.T) {
+	if c := mustParse(t, "audio:\n  inband_dtmf: false\n", ""); c.Audio.InbandDTMF {
+		t.Fatal("inband_dtmf: false ignored")
+	}
+	if c := mustParse(t, "audio:\n  codec: PCMA\n", ""); !c.Audio.InbandDTMF {
+		t.Fatal("inband_dtmf default lost")
+	}
+}

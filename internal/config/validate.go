@@ -313,6 +313,9 @@ func (v *validator) audio() {
 		v.add("audio.ptime", "%d is not supported (10, 20, 30, 40, 50 or 60 ms)", a.PTime)
 	}
 	v.durationRange("audio.jitter_buffer_max", a.JitterMax, 0, 500*time.Millisecond)
+	if a.LevelEvents != 0 && (a.LevelEvents < Duration(100*time.Millisecond) || a.LevelEvents > Duration(time.Hour)) {
+		v.add("audio.level_events", "%s is outside 100ms-1h (0 turns audio_level events off)", a.LevelEvents)
+	}
 	if a.RTPTimeout < 0 {
 		v.add("audio.rtp_timeout", "%s is negative (0 disables the timeout)", a.RTPTimeout)
 	}

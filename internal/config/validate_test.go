@@ -104,6 +104,9 @@ func TestValidate(t *testing.T) {
 		{"jitter_buffer_max zero", func(c *Config) { c.Audio.JitterMax = 0 }, ""},
 		{"jitter_buffer_max too deep", func(c *Config) { c.Audio.JitterMax = Duration(time.Second) }, "audio.jitter_buffer_max: 1s is out of range (0s to 500ms)"},
 		{"rtp_timeout zero disables", func(c *Config) { c.Audio.RTPTimeout = 0 }, ""},
+		{"level_events off", func(c *Config) { c.Audio.LevelEvents = 0 }, ""},
+		{"level_events 1s", func(c *Config) { c.Audio.LevelEvents = Duration(time.Second) }, ""},
+		{"level_events too fast", func(c *Config) { c.Audio.LevelEvents = Duration(10 * time.Millisecond) }, "audio.level_events: 10ms is outside 100ms-1h (0 turns audio_level events off)"},
 		{"rtp_timeout negative", func(c *Config) { c.Audio.RTPTimeout = Duration(-time.Second) }, "audio.rtp_timeout: -1s is negative (0 disables the timeout)"},
 
 		// logging

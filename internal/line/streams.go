@@ -203,3 +203,20 @@ func (m *Manager) Play(lineID string, pcm []int16) (string, string, error) {
 	m.log.Info("playback started", "line", l.id, "playback_id", id, "duration", time.Duration(len(pcm))*time.Second/8000)
 	return id, l.id, nil
 }
+
+// PublishLevels publishes an audio_level event for every line in a call:
+// the RMS of the last frame and the peak since the previous event, both
+// directions, in dBFS.
+func (m *Manager) PublishLevels() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range m.lines {
+		if l.media == nil || l.call == nil {
+			continue
+		}
+		st := l.media.Stats()
+		m.publish(sipphone.Event{Type: sipphone.EventAudioLevel, Line: l.id, CallID: l.call.ID,
+			LevelIn:  &sipphone.Level{RMS: st.LevelIn.RMS, Peak: st.LevelIn.Peak},
+			LevelOut: &sipphone.Level{RMS: st.LevelOut.RMS, Peak: st.LevelOut.Peak}})
+	}
+}

@@ -424,19 +424,21 @@ type Levels struct {
 	Peak float64 `json:"peak_dbfs"`
 }
 
-// levelCell keeps the level of the last frame and the peak since the
-// last read.
+// levelCell keeps the level of the last frame and the peak over about
+// the last second, so that any number of readers see the same values.
 type levelCell struct {
-	mu        sync.Mutex // guards rms, peak, seen
+	mu        sync.Mutex // guards rms, peak, peakAt, seen
 	rms, peak float64
+	peakAt    time.Time
 	seen      bool
 }
 
 func (l *levelCell) observe(pcm []int16) {
 	r, p := dsp.Level(pcm)
+	now := now()
 	l.mu.Lock()
-	if !l.seen || p > l.peak {
-		l.peak = p
+	if !l.seen || p >= l.peak || now.Sub(l.peakAt) > time.Second {
+		l.peak, l.peakAt = p, now
 	}
 	l.rms, l.seen = r, true
 	l.mu.Unlock()
@@ -448,9 +450,7 @@ func (l *levelCell) read() Levels {
 	if !l.seen {
 		return Levels{RMS: dsp.LevelFloor, Peak: dsp.LevelFloor}
 	}
-	lv := Levels{RMS: l.rms, Peak: l.peak}
-	l.peak = dsp.LevelFloor
-	return lv
+	return Levels{RMS: l.rms, Peak: l.peak}
 }
 
 // MediaStats are a call's media statistics for /status.
@@ -467,8 +467,8 @@ type MediaStats struct {
 	Loopback        bool              `json:"loopback"`
 }
 
-// Stats returns the call's media statistics. Peak levels are the highest
-// since the previous call of Stats.
+// Stats returns the call's media statistics. Levels are the RMS of the
+// last frame and the peak over about the last second.
 func (c *Call) Stats() MediaStats {
 	c.mu.Lock()
 	nl, ns, loop := len(c.listeners), len(c.speakers), c.loopOn
