@@ -457,3 +457,45 @@ func TestSamePressTwoWays(t *testing.T) {
 		t.Fatalf("methods %v", methods)
 	}
 }
+
+// TestFastClientPlaysAtRealTimeWithoutGaps: 2 s of audio written at once
+// (as a TTS engine does) reaches the phone as 100 consecutive packets of
+// tone, none silent, paced at 20 ms.
+func TestFastClientPlaysAtRealTimeWithoutGaps(t *testing.T) {
+	ph := newPhone(t)
+	c := startCall(t, ph)
+	sp, _ := NewSpeaker(dsp.FormatPCM16, 24000, func(string, bool) {})
+	ph.drain()
+	c.AddSpeaker(sp)
+	sp.Write(pcmBytes(tone(48000, 24000, 600, -10))) // 2 s at 24 kHz, at once
+	buf := make([]byte, 1500)
+	var first, last time.Time
+	toneFrames := 0
+	for toneFrames < 100 {
+		ph.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := ph.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("after %d frames of tone: %v", toneFrames, err)
+		}
+		var pkt pionrtp.Packet
+		pkt.Unmarshal(buf[:n])
+		s := make([]int16, len(pkt.Payload))
+		dsp.DecodeUlaw(s, pkt.Payload)
+		rms, _ := dsp.Level(s)
+		if rms < -30 {
+			if toneFrames > 0 {
+				t.Fatalf("silent frame after %d frames of tone: a gap", toneFrames)
+			}
+			continue
+		}
+		if toneFrames == 0 {
+			first = time.Now()
+		}
+		last = time.Now()
+		toneFrames++
+	}
+	// 99 intervals of 20 ms: played at real time, not faster.
+	if d := last.Sub(first); d < 1800*time.Millisecond {
+		t.Fatalf("2 s of audio went out in %v", d)
+	}
+}
