@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/dsp"
 	"github.com/sip-phone-api/sipphone/internal/peers"
 	"github.com/sip-phone-api/sipphone/internal/sim"
 )
@@ -110,6 +113,13 @@ func info(cseq int, ct, body string, want int) string {
 
 func (s *testServer) sippFile(path string, args ...string) {
 	s.t.Helper()
+	if err := s.sippFileErr(path, args...); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// sippFileErr runs a scenario file; safe to call from any goroutine.
+func (s *testServer) sippFileErr(path string, args ...string) error {
 	bin := peers.Require(s.t, "sipp", "sip-tester")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -119,8 +129,9 @@ func (s *testServer) sippFile(path string, args ...string) {
 	out, err := execCombined(ctx, bin, append(full, s.sipAddr())...)
 	if err != nil {
 		e, _ := os.ReadFile(errFile)
-		s.t.Fatalf("sipp %s: %v\n%s\n%s", filepath.Base(path), err, tail(out), tail(string(e)))
+		return fmt.Errorf("sipp %s: %v\n%s\n%s", filepath.Base(path), err, tail(out), tail(string(e)))
 	}
+	return nil
 }
 
 // TestDTMFFromSippCaptures plays sipp's RFC 2833 captures (each press has
@@ -236,4 +247,54 @@ func TestDTMFFromSimulatorAllMethods(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSippPCMAAudioReachesClient: sipp plays its G.711 A-law capture into
+// a call that negotiated PCMA; a WebSocket client receives the audio.
+func TestSippPCMAAudioReachesClient(t *testing.T) {
+	s := startServer(t, "", "")
+	ev := s.events("?types=off_hook,on_hook")
+	port := strconv.Itoa(peers.FreeUDPPort(t))
+	s.sippClient("register.xml", "-s", "phone1", "-p", port)
+	pcap := "/usr/share/sip-tester/g711a.pcap"
+	if _, err := os.Stat(pcap); err != nil {
+		peers.Require(t, pcap, "sip-tester")
+	}
+	sc := callScenario(t, "8", `  <pause milliseconds="300"/>
+  <nop><action><exec play_pcap_audio="`+pcap+`"/></action></nop>
+  <pause milliseconds="4000"/>
+`)
+	done := make(chan error, 1)
+	mport := strconv.Itoa(peers.FreeUDPPort(t))
+	go func() { done <- s.sippFileErr(sc, "-s", "phone1", "-p", port, "-mp", mport) }()
+	ev.expect(sipphone.EventOffHook)
+	var as audioStream
+	if code := s.do("POST", "/audio/start", `{"direction":"in","format":"pcm16","sample_rate":16000}`, &as); code != 201 {
+		t.Fatalf("audio/start = %d", code)
+	}
+	if l := s.status().line("phone1"); l.Call == nil || l.Call.Codec != "PCMA" {
+		t.Fatalf("call %+v, want PCMA", l.Call)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, as.WSURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	loudest := -200.0
+	var texts []string
+	for i := 0; i < 150 && loudest < -40; i++ { // up to 3 s of 20 ms chunks
+		pcm := readPCM(t, c, 320, &texts)
+		if rms, _ := dsp.Level(pcm); rms > loudest {
+			loudest = rms
+		}
+	}
+	if loudest < -40 {
+		t.Fatalf("loudest chunk %.1f dBFS: the capture's audio never arrived", loudest)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ev.expect(sipphone.EventOnHook)
 }
