@@ -89,3 +89,15 @@ type Registration struct {
 	Expires   time.Time `json:"expires"`
 	Since     time.Time `json:"since"`
 }
+
+// SIPMessage is one SIP message the server sent or received, as kept for
+// diagnostics.
+type SIPMessage struct {
+	Time      time.Time `json:"time"`
+	Direction string    `json:"direction" enum:"in,out"`
+	Transport string    `json:"transport"`
+	Peer      string    `json:"peer"`
+	FirstLine string    `json:"first_line"`
+	Size      int       `json:"size"`
+	Text      string    `json:"text,omitempty" doc:"The whole message, when SIP tracing was on"`
+}

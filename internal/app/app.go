@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/goccy/go-yaml"
 
 	"github.com/sip-phone-api/sipphone/internal/config"
 	"github.com/sip-phone-api/sipphone/internal/events"
@@ -37,6 +40,9 @@ type App struct {
 	SIP   *sipserver.Server
 	Ports *rtp.Ports
 
+	// Clients are the open WebSocket connections.
+	Clients *httpapi.Clients
+
 	rest, ws     *http.Server
 	restLn, wsLn net.Listener
 	shutdown     chan struct{}
@@ -50,7 +56,7 @@ const replaySize = 1024
 
 // New builds the server from a validated configuration.
 func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
-	a := &App{cfg: cfg, log: log, version: version, shutdown: make(chan struct{})}
+	a := &App{cfg: cfg, log: log, version: version, shutdown: make(chan struct{}), Clients: httpapi.NewClients()}
 	st := &state.File{}
 	if cfg.Server.StateFile != "" {
 		var err error
@@ -156,6 +162,7 @@ func (a *App) Start() (err error) {
 		Lines: a.Lines, Bus: a.Bus, Version: a.version, Logger: a.log, Ready: a.Ready, Started: time.Now(),
 		Shutdown: a.shutdown, AuthDisabled: len(a.cfg.API.Tokens) == 0,
 		DefaultSampleRate: a.cfg.Audio.SampleRate, DefaultFrameMS: a.cfg.Audio.FrameMS(), Origins: a.cfg.API.Origins,
+		SIP: a.SIP, Clients: a.Clients, Config: a.redactedConfig,
 	}
 	var tokens []httpapi.Token
 	for _, t := range a.cfg.API.Tokens {
@@ -205,6 +212,17 @@ func (a *App) serve(s *http.Server, l net.Listener) {
 			a.log.Error("HTTP server stopped", "addr", l.Addr(), "err", err)
 		}
 	}()
+}
+
+// redactedConfig renders the effective configuration, secrets replaced,
+// as JSON for /diagnostics.
+func (a *App) redactedConfig() (json.RawMessage, error) {
+	y, err := yaml.Marshal(a.cfg.Redacted())
+	if err != nil {
+		return nil, err
+	}
+	j, err := yaml.YAMLToJSON(y)
+	return json.RawMessage(j), err
 }
 
 // levelEvents publishes audio_level events until shutdown.

@@ -28,10 +28,11 @@ import (
 // chosen by the OS.
 type testServer struct {
 	*App
-	t     *testing.T
-	cfg   *config.Config
-	state string
-	logs  *syncBuffer
+	t        *testing.T
+	lastBody string // body of the last answer to do
+	cfg      *config.Config
+	state    string
+	logs     *syncBuffer
 }
 
 type syncBuffer struct {
@@ -112,6 +113,12 @@ func (s *testServer) url(path string) string { return "http://" + s.RESTAddr().S
 // do sends a JSON request and decodes the JSON answer into out (may be nil).
 func (s *testServer) do(method, path, body string, out any) int {
 	s.t.Helper()
+	return s.doAuth(method, path, body, "", out)
+}
+
+// doAuth is do with a bearer token ("" for none).
+func (s *testServer) doAuth(method, path, body, token string, out any) int {
+	s.t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
@@ -120,12 +127,16 @@ func (s *testServer) do(method, path, body string, out any) int {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	s.lastBody = string(b)
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
 			s.t.Fatalf("%s %s: answer %d is not JSON: %v\n%s", method, path, res.StatusCode, err, b)

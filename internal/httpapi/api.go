@@ -7,6 +7,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -45,6 +46,12 @@ type Deps struct {
 	// Shutdown is closed when the server stops: WebSocket clients are
 	// closed with 1001 (going away).
 	Shutdown <-chan struct{}
+	// SIP gives diagnostics access to the SIP side.
+	SIP SIPDiagnostics
+	// Clients tracks WebSocket connections.
+	Clients *Clients
+	// Config returns the effective configuration, secrets redacted, as JSON.
+	Config func() (json.RawMessage, error)
 	// AuthDisabled is reported in /status when no API token is configured.
 	AuthDisabled bool
 }

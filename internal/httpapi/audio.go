@@ -221,6 +221,11 @@ func audioWS(d Deps) http.HandlerFunc {
 		defer c.CloseNow()
 		c.SetReadLimit(maxAudioFrame)
 		log := d.Logger.With("component", "audio", "line", st.LineID, "stream_id", st.ID, "peer", r.RemoteAddr)
+		queue, drops := func() int { return 0 }, func() uint64 { return 0 }
+		if st.Listener != nil {
+			queue, drops = func() int { return len(st.Listener.C()) }, st.Listener.Dropped
+		}
+		defer d.Clients.add(ClientInfo{Kind: "audio", Peer: r.RemoteAddr, Since: time.Now(), StreamID: st.ID}, queue, drops)()
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		text := make(chan controlMessage, 16)

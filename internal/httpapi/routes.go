@@ -61,6 +61,7 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 	huma.Register(api, huma.Operation{OperationID: "hangup", Method: http.MethodPost, Path: "/hangup",
 		Summary: "Hang up", Description: hangDesc, Tags: []string{"Calls"}, DefaultStatus: http.StatusAccepted}, hangupHandler(d))
 	audioRoutes(api, d)
+	diagnosticsRoutes(api, d)
 	huma.Register(api, huma.Operation{OperationID: "hangup-line", Method: http.MethodPost, Path: "/lines/{id}/hangup",
 		Summary: "Hang up a line", Description: hangDesc, Tags: []string{"Calls"}, DefaultStatus: http.StatusAccepted}, hangupLine(d))
 }

@@ -83,6 +83,8 @@ func eventsWS(d Deps) http.HandlerFunc {
 		defer sub.Close()
 		ctx := c.CloseRead(r.Context()) // we read nothing; this handles pings and close
 		log.Debug("event client connected", "types", f.Types, "lines", f.Lines)
+		defer d.Clients.add(ClientInfo{Kind: "events", Peer: r.RemoteAddr, Since: time.Now(), Types: f.Types, Lines: f.Lines},
+			sub.Len, nil)()
 
 		send := func(e *sipphone.Event) error {
 			b, err := json.Marshal(e)
@@ -110,6 +112,9 @@ func eventsWS(d Deps) http.HandlerFunc {
 			case e, ok := <-sub.C():
 				if !ok {
 					if sub.Overflowed() {
+						if d.Clients != nil {
+							d.Clients.Dropped.Add(1)
+						}
 						log.Warn("event client too slow; disconnected", "queue", d.EventQueue)
 						c.Close(websocket.StatusPolicyViolation, "event queue overflowed; reconnect with ?since=<last seq>")
 					}

@@ -74,6 +74,8 @@ type Server struct {
 	udpAddr netip.AddrPort // actual bound addresses
 	tcpAddr netip.AddrPort
 
+	msgs *messageLog // the last SIP messages, for diagnostics
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the server starts
@@ -138,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 		auth:     newDigestAuth(cfg.Realm, cfg.NonceLifetime, cfg.Now),
 		ctx:      ctx,
 		cancel:   cancel,
+		msgs:     &messageLog{ring: make([]Message, 200)},
 		dialogs:  map[string]*dialog{},
 		rings:    map[string]*ring{},
 		localIPs: map[netip.Addr]netip.Addr{},
@@ -190,6 +193,10 @@ func (s *Server) Start() error {
 			defer s.wg.Done()
 			s.srv.ServeTCP(s.tcp)
 		}()
+	}
+	traceHub.register(s.port("udp"), s.msgs)
+	if s.tcpAddr.IsValid() {
+		traceHub.register(int(s.tcpAddr.Port()), s.msgs)
 	}
 	s.log.Info("SIP listening", "udp", s.udpAddr, "tcp", s.tcpAddr, "auth", s.cfg.AuthEnabled)
 	return nil
@@ -279,6 +286,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.cancel()
+	traceHub.unregister(int(s.udpAddr.Port()), s.msgs)
+	traceHub.unregister(int(s.tcpAddr.Port()), s.msgs)
 	if s.udp != nil {
 		s.udp.Close()
 	}

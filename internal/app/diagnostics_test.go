@@ -1,0 +1,73 @@
+package app
+
+import (
+	"strings"
+	"testing"
+)
+
+type diagnostics struct {
+	SIPTracing  bool `json:"sip_tracing"`
+	SIPMessages []struct {
+		Direction string `json:"direction"`
+		Peer      string `json:"peer"`
+		FirstLine string `json:"first_line"`
+		Text      string `json:"text"`
+	} `json:"sip_messages"`
+	Registrations []struct {
+		Line       string  `json:"line"`
+		ExpiresInS float64 `json:"expires_in_s"`
+	} `json:"registrations"`
+	WebSockets []struct {
+		Kind  string   `json:"kind"`
+		Types []string `json:"types"`
+	} `json:"websockets"`
+	Config map[string]any `json:"config"`
+}
+
+func TestDiagnostics(t *testing.T) {
+	s := startServer(t, "ht802: {credentials: {username: shared, password: topsecret}}\napi: {tokens: [{name: t, token: abcdefgh12}]}\n", "")
+	s.events("?types=registered&token=abcdefgh12") // a client to list
+	get := func() diagnostics {
+		var d diagnostics
+		req := "/diagnostics"
+		if code := s.doAuth("GET", req, "", "abcdefgh12", &d); code != 200 {
+			t.Fatalf("GET /diagnostics = %d", code)
+		}
+		return d
+	}
+	p := newRawPhone(t)
+	p.register(s.sipAddr(), "phone1")
+	d := get()
+	var sawReg, sawOK bool
+	for _, m := range d.SIPMessages {
+		if m.Direction == "in" && strings.HasPrefix(m.FirstLine, "REGISTER sip:") && m.Peer == p.conn.LocalAddr().String() {
+			sawReg = true
+		}
+		if m.Direction == "out" && m.FirstLine == "SIP/2.0 200 OK" {
+			sawOK = true
+		}
+		if m.Text != "" {
+			t.Fatalf("whole message kept while tracing is off: %+v", m)
+		}
+	}
+	if !sawReg || !sawOK || len(d.Registrations) != 1 || d.Registrations[0].ExpiresInS < 500 {
+		t.Fatalf("diagnostics %+v", d)
+	}
+	if len(d.WebSockets) != 1 || d.WebSockets[0].Kind != "events" || d.WebSockets[0].Types[0] != "registered" {
+		t.Fatalf("websockets %+v", d.WebSockets)
+	}
+	cfg := d.Config["ht802"].(map[string]any)["credentials"].(map[string]any)
+	if cfg["password"] == "topsecret" || strings.Contains(s.lastBody, "topsecret") || strings.Contains(s.lastBody, "abcdefgh12") {
+		t.Fatalf("a secret leaked into /diagnostics: %v", cfg)
+	}
+
+	if code := s.doAuth("POST", "/diagnostics/sip-trace", `{"enabled":true}`, "abcdefgh12", nil); code != 200 {
+		t.Fatalf("sip-trace = %d", code)
+	}
+	p.register(s.sipAddr(), "phone1")
+	d = get()
+	last := d.SIPMessages[len(d.SIPMessages)-1]
+	if !d.SIPTracing || !strings.Contains(last.Text, "Call-ID:") {
+		t.Fatalf("tracing on, last message %+v", last)
+	}
+}

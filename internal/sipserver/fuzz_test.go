@@ -1,0 +1,341 @@
+package sipserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/line"
+	"github.com/sip-phone-api/sipphone/internal/rtp"
+	"github.com/sip-phone-api/sipphone/internal/sdp"
+)
+
+// fakeTx is a server transaction that records the responses given to it
+// instead of sending them.
+type fakeTx struct {
+	mu        sync.Mutex
+	responses []*sip.Response
+	done      chan struct{}
+	acks      chan *sip.Request
+	closeOnce sync.Once
+}
+
+func newFakeTx() *fakeTx {
+	return &fakeTx{done: make(chan struct{}), acks: make(chan *sip.Request)}
+}
+
+func (f *fakeTx) Respond(res *sip.Response) error {
+	_ = res.String() // what the transport would do with it
+	f.mu.Lock()
+	f.responses = append(f.responses, res)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeTx) recorded() []*sip.Response {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*sip.Response(nil), f.responses...)
+}
+
+func (f *fakeTx) Acks() <-chan *sip.Request          { return f.acks }
+func (f *fakeTx) OnCancel(sip.FnTxCancel) bool       { return true }
+func (f *fakeTx) OnTerminate(sip.FnTxTerminate) bool { return true }
+func (f *fakeTx) Done() <-chan struct{}              { return f.done }
+func (f *fakeTx) Err() error                         { return nil }
+func (f *fakeTx) Terminate()                         { f.closeOnce.Do(func() { close(f.done) }) }
+func (f *fakeTx) finals() (n int, distinct []*sip.Response) {
+	for _, r := range f.recorded() {
+		if r.StatusCode >= 200 && !containsPtr(distinct, r) {
+			distinct = append(distinct, r)
+		}
+	}
+	return len(distinct), distinct
+}
+
+func containsPtr(rs []*sip.Response, r *sip.Response) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// fuzzPhone is where the fuzzed requests come from: the registered
+// phone1's address, on loopback.
+const fuzzPhone = "127.0.0.1:5062"
+
+// fuzzServer is a server built as the application builds it, with a real
+// line owner and RTP ports on loopback, whose handlers are called directly
+// through guard() as sipgo's server would call them. Nothing is listened
+// on.
+type fuzzServer struct {
+	s      *Server
+	lines  *line.Manager
+	logs   *lockedBuffer
+	routes map[sip.RequestMethod]sipgo.RequestHandler
+}
+
+func newFuzzServer(t *testing.T, auth bool) *fuzzServer {
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	lines, err := line.New(line.Config{Lines: []line.LineConfig{{ID: "kitchen", User: "phone1"}}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop := netip.MustParseAddr("127.0.0.1")
+	base := 40000 + 2*rand.IntN(5000)
+	s, err := New(Config{
+		Host: loop, AuthEnabled: auth,
+		Password: func(aor, authUser string) (string, bool) { return "secret", authUser == "phone1" },
+		Ports:    rtp.NewPorts(loop, base, base+19), Lines: lines, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines.SetSignaller(s)
+	if _, err := lines.Register("phone1", sipphone.Registration{Contact: "sip:phone1@" + fuzzPhone, Source: fuzzPhone,
+		Transport: "udp", Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// The routes New gives sipgo's server, each behind the guard.
+	routes := map[sip.RequestMethod]sipgo.RequestHandler{
+		sip.REGISTER: s.onRegister, sip.INVITE: s.onInvite, sip.ACK: s.onAck, sip.BYE: s.onBye,
+		sip.CANCEL: s.onCancel, sip.OPTIONS: s.onOptions, sip.INFO: s.onInfo,
+	}
+	for m, h := range routes {
+		routes[m] = s.guard(h)
+	}
+	return &fuzzServer{s: s, lines: lines, logs: logs, routes: routes}
+}
+
+// close ends calls without sending BYE (nothing may leave loopback), then
+// shuts the server down.
+func (f *fuzzServer) close() {
+	f.s.mu.Lock()
+	var ds []*dialog
+	for _, d := range f.s.dialogs {
+		ds = append(ds, d)
+	}
+	f.s.mu.Unlock()
+	for _, d := range ds {
+		f.s.endDialog(d)
+		f.lines.CallEnded(d.callID, "bye")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	f.s.Shutdown(ctx)
+	f.lines.Close()
+}
+
+// handle passes req to its handler as sipgo would, on a goroutine of its
+// own, and returns the transaction once the handler has returned, failing
+// when it takes longer than a few seconds.
+func (f *fuzzServer) handle(t *testing.T, req *sip.Request) *fakeTx {
+	t.Helper()
+	tx := newFakeTx()
+	h, ok := f.routes[req.Method]
+	if !ok {
+		h = f.s.guard(f.s.onNoRoute)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h(req, tx)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("handler for %s blocked:\n%s", req.StartLine(), buf[:runtime.Stack(buf, true)])
+	}
+	tx.Terminate()
+	return tx
+}
+
+// fuzzCallInvite places the call that in-dialog requests of the corpus
+// refer to: Call-ID fuzz-call, From tag fuzzfrom. Its RTP goes to sink.
+func fuzzCallInvite(sink int) string {
+	body := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio " + itoa(sink) + " RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
+	return "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP " + fuzzPhone + ";branch=z9hG4bK-fuzzcall;rport\r\n" +
+		"From: <sip:phone1@127.0.0.1>;tag=fuzzfrom\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: fuzz-call\r\nCSeq: 1 INVITE\r\n" +
+		"Contact: <sip:phone1@" + fuzzPhone + ">\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n" +
+		"Content-Length: " + itoa(len(body)) + "\r\n\r\n" + body
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+func parseRequest(data []byte) (*sip.Request, error) {
+	msg, err := sip.NewParser().ParseSIP(data)
+	if err != nil {
+		return nil, err
+	}
+	req, ok := msg.(*sip.Request)
+	if !ok {
+		return nil, errors.New("not a request")
+	}
+	req.SetSource(fuzzPhone)
+	req.SetTransport("UDP")
+	return req, nil
+}
+
+// reachesHandlers reports whether sipgo's transaction layer passes req to
+// the server's handlers: without a Via or CSeq it answers 400 itself.
+func reachesHandlers(req *sip.Request) bool {
+	return req.Via() != nil && req.CSeq() != nil
+}
+
+// staysLocal reports whether a request's media would stay on this
+// machine: an INVITE whose offer we would accept names where our RTP goes,
+// and a test must not send there unless it is loopback.
+func staysLocal(req *sip.Request) bool {
+	if !req.IsInvite() {
+		return true
+	}
+	offer, err := sdp.Parse(req.Body())
+	if err != nil {
+		return true
+	}
+	neg, err := sdp.Negotiate(offer, "")
+	if err != nil {
+		return true
+	}
+	a := neg.Remote.Addr()
+	return !a.IsValid() || a.IsLoopback() || a.IsUnspecified()
+}
+
+// FuzzSIPRequest feeds arbitrary bytes to sipgo's parser and what it
+// parses as a request to the server's handlers, as the server sees it
+// from a registered phone: with or without digest authentication, with or
+// without a call in progress (Call-ID fuzz-call, From tag fuzzfrom; the
+// text ${totag} in the input becomes our To tag of that call, ${nonce} a
+// nonce of ours). No input may panic a handler (the guard recovers and
+// logs; the log is checked), block it, or draw more than one final
+// response; an ACK draws none.
+func FuzzSIPRequest(f *testing.F) {
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { sink.Close() })
+	sinkPort := sink.LocalAddr().(*net.UDPAddr).Port
+	f.Add(false, false, []byte("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-1\r\n"+
+		"From: <sip:phone1@127.0.0.1>;tag=a\r\nTo: <sip:127.0.0.1>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, auth, inCall bool, data []byte) {
+		req, err := parseRequest(data)
+		if err != nil || !reachesHandlers(req) {
+			return
+		}
+		if !staysLocal(req) {
+			t.Skip("media address not on loopback")
+		}
+		fs := newFuzzServer(t, false)
+		defer fs.close()
+		if inCall {
+			call, err := parseRequest([]byte(fuzzCallInvite(sinkPort)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx := fs.handle(t, call)
+			var tag string
+			for _, r := range tx.recorded() {
+				if r.StatusCode == 200 {
+					tag, _ = r.To().Params.Get("tag")
+				}
+			}
+			if tag == "" {
+				t.Fatalf("the corpus call was not answered: %v\n%s", tx.recorded(), fs.logs)
+			}
+			data = bytes.ReplaceAll(data, []byte("${totag}"), []byte(tag))
+		}
+		fs.s.cfg.AuthEnabled = auth // after the corpus call, which does not authenticate
+		data = bytes.ReplaceAll(data, []byte("${nonce}"), []byte(fs.s.auth.newNonce()))
+		if req, err = parseRequest(data); err != nil || !reachesHandlers(req) || !staysLocal(req) {
+			return
+		}
+
+		tx := fs.handle(t, req)
+		if log := fs.logs.String(); strings.Contains(log, "panic handling SIP request") {
+			t.Fatalf("%s panicked:\n%s", req.StartLine(), log)
+		}
+		n, finals := tx.finals()
+		switch {
+		case req.IsAck() && len(tx.recorded()) > 0:
+			t.Fatalf("ACK answered with %d", tx.recorded()[0].StatusCode)
+		case n > 1:
+			var codes []int
+			for _, r := range finals {
+				codes = append(codes, r.StatusCode)
+			}
+			t.Fatalf("%s drew %d final responses: %v", req.StartLine(), n, codes)
+		}
+		for _, r := range tx.recorded() {
+			if cs := r.CSeq(); cs == nil || cs.SeqNo != req.CSeq().SeqNo || cs.MethodName != req.CSeq().MethodName {
+				t.Fatalf("response %d has CSeq %v, request %v", r.StatusCode, cs, req.CSeq())
+			}
+		}
+	})
+}
+
+// FuzzInfoBody feeds arbitrary INFO bodies and content types to parseInfo:
+// it never panics, refuses bodies over 1 KiB and unknown types, and what it
+// accepts is a key (0-9 * # A-D) or a hook flash, with a sane duration.
+func FuzzInfoBody(f *testing.F) {
+	f.Add("application/dtmf-relay", []byte("Signal=5\r\nDuration=160\r\n"))
+	f.Fuzz(func(t *testing.T, ct string, body []byte) {
+		ev, err := parseInfo(ct, body)
+		known := ct == "application/dtmf-relay" || ct == "application/dtmf" || ct == "application/hook-flash"
+		switch {
+		case !known && !errors.Is(err, errUnsupportedInfo) && len(body) <= 1024:
+			t.Fatalf("content type %q: err = %v, want errUnsupportedInfo", ct, err)
+		case len(body) > 1024 && err == nil:
+			t.Fatalf("accepted a body of %d bytes", len(body))
+		case err != nil:
+			return
+		}
+		if ev.Method != "sip_info" {
+			t.Fatalf("method %q", ev.Method)
+		}
+		switch ev.Type {
+		case sipphone.EventFlash:
+			if ev.Digit != "" {
+				t.Fatalf("flash with digit %q", ev.Digit)
+			}
+		case sipphone.EventDTMF:
+			if len(ev.Digit) != 1 || !strings.Contains("0123456789*#ABCD", ev.Digit) {
+				t.Fatalf("digit %q from %q", ev.Digit, body)
+			}
+		default:
+			t.Fatalf("event type %q", ev.Type)
+		}
+		if ev.DurationMS != nil && (*ev.DurationMS < 0 || *ev.DurationMS >= 60000) {
+			t.Fatalf("duration %d", *ev.DurationMS)
+		}
+	})
+}
