@@ -185,6 +185,8 @@ func (s *testServer) waitFor(what string, cond func() bool) {
 type eventClient struct {
 	t *testing.T
 	c *websocket.Conn
+	// state is the snapshot the server sent first (without ?since=).
+	state sipphone.Event
 }
 
 func (s *testServer) events(query string) *eventClient {
@@ -197,7 +199,15 @@ func (s *testServer) events(query string) *eventClient {
 	}
 	c.SetReadLimit(1 << 20)
 	s.t.Cleanup(func() { c.CloseNow() })
-	return &eventClient{t: s.t, c: c}
+	e := &eventClient{t: s.t, c: c}
+	if !strings.Contains(query, "since=") {
+		// The snapshot comes once the server has subscribed the client:
+		// from here on no event can be missed.
+		if e.state = e.next(5 * time.Second); e.state.Type != sipphone.EventState {
+			s.t.Fatalf("first event %+v, want the state snapshot", e.state)
+		}
+	}
+	return e
 }
 
 // next reads the next event, failing after timeout.

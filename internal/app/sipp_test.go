@@ -60,7 +60,7 @@ lines:
 func TestRegisterWithDigestAuth(t *testing.T) {
 	s := startServer(t, authLines, "")
 	ev := s.events("?types=registered,unregistered")
-	if e := ev.next(5 * time.Second); e.Type != sipphone.EventState || len(e.Lines) != 2 {
+	if e := ev.state; len(e.Lines) != 2 || e.Lines[0].ID != "kitchen" || e.Lines[0].Registered {
 		t.Fatalf("first event = %+v, want a state snapshot of 2 lines", e)
 	}
 	port := peers.FreeUDPPort(t)

@@ -16,8 +16,6 @@ func TestSlowClientDroppedOthersUnaffected(t *testing.T) {
 	s := startServer(t, "", "")
 	fast := s.events("?types=registered")
 	slow := s.events("?types=registered")
-	fast.next(5 * time.Second) // state snapshots
-	slow.next(5 * time.Second)
 	s.waitFor("both subscribed", func() bool { return s.Bus.Subscribers() == 2 })
 
 	const n, batch = 60000, 100
