@@ -3,10 +3,14 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/dsp"
 )
 
 // TestSlowClientDroppedOthersUnaffected: a client that stops reading is
@@ -68,4 +72,92 @@ func TestSlowClientDroppedOthersUnaffected(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestReplayAcrossRestart: a client that reconnects with the last seq it
+// saw gets what it missed, or a gap when the server no longer has it
+// (after a restart the replay buffer is empty, but numbering continues).
+func TestReplayAcrossRestart(t *testing.T) {
+	s1 := startServer(t, "", "")
+	ev := s1.events("?types=registered,unregistered")
+	p := newRawPhone(t)
+	p.register(s1.sipAddr(), "phone1")
+	first := ev.expect(sipphone.EventRegistered)[0]
+
+	// Missed while disconnected: an unregistration and a new registration.
+	ev.c.CloseNow()
+	s1.Lines.Unregister("phone1", "unregistered")
+	p.register(s1.sipAddr(), "phone1")
+	since := first.Seq
+	re := s1.events("?types=registered,unregistered&since=" + itoa(int(since)))
+	got := re.expect(sipphone.EventUnregistered, sipphone.EventRegistered)
+	if got[0].Seq != since+1 || got[1].Seq != since+2 {
+		t.Fatalf("replayed seqs %d, %d after %d", got[0].Seq, got[1].Seq, since)
+	}
+	last := got[1].Seq
+	s1.stop()
+
+	s2 := startServer(t, "", s1.state)
+	since2 := last - 1 // pretend the client missed the last event before the restart
+	re2 := s2.events("?since=" + itoa(int(since2)))
+	gap := re2.next(5 * time.Second)
+	if gap.Type != sipphone.EventGap || gap.From != last || gap.To != last {
+		t.Fatalf("after restart: %+v, want gap [%d, %d]", gap, last, last)
+	}
+	p.register(s2.sipAddr(), "phone1") // a refresh: no event; an unregister gives one
+	s2.Lines.Unregister("phone1", "unregistered")
+	e := re2.expect(sipphone.EventUnregistered)[0]
+	if e.Seq <= last {
+		t.Fatalf("seq %d after restart is not above %d", e.Seq, last)
+	}
+}
+
+// TestAudioClientKilledMidStream: an audio client that vanishes is
+// cleaned up (its stream stops with client_gone) while another listener
+// and the call carry on.
+func TestAudioClientKilledMidStream(t *testing.T) {
+	s := startServer(t, "", "")
+	ev := s.events("?types=off_hook,audio_stop")
+	ph := startSim(t, s.sipAddr())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ph.PlayTone(0, 700, -10)
+	if err := ph.OffHook(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	ev.expect(sipphone.EventOffHook)
+	open := func() (*websocket.Conn, string) {
+		var as audioStream
+		if code := s.do("POST", "/audio/start", `{"direction":"in"}`, &as); code != 201 {
+			t.Fatalf("audio/start = %d", code)
+		}
+		c, _, err := websocket.Dial(ctx, as.WSURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadLimit(1 << 20)
+		return c, as.StreamID
+	}
+	victim, victimID := open()
+	keeper, _ := open()
+	defer keeper.CloseNow()
+	var texts []string
+	readPCM(t, victim, 800, &texts)
+	victim.CloseNow() // killed: no close handshake
+	stop := ev.expect(sipphone.EventAudioStop)[0]
+	if stop.StreamID != victimID || stop.Reason != "client_gone" {
+		t.Fatalf("audio_stop %+v", stop)
+	}
+	got := readPCM(t, keeper, 8000, &texts)
+	if math.Abs(dsp.DominantFrequency(got[4000:], 8000, 100, 3800, 10)-700) > 10 {
+		t.Fatal("the remaining listener lost the phone's audio")
+	}
+	l := s.status().line("phone1")
+	if l.Call == nil || l.Call.Media.Listeners != 1 {
+		t.Fatalf("after the kill: %+v", l.Call)
+	}
+	// A second client may not take over a stream that already has one.
+	if _, res, err := websocket.Dial(ctx, "ws://"+s.WSAddr().String()+"/audio/"+victimID, nil); err == nil || res.StatusCode != 404 {
+		t.Fatalf("reconnect to a stopped stream: %v", err)
+	}
 }
