@@ -65,6 +65,7 @@ type Call struct {
 	// goroutines while they fan out or mix, never across I/O.
 	mu        sync.Mutex
 	listeners []*Listener
+	rates     []*rateGroup // one resampler per client sample rate in use
 	speakers  []*Speaker
 	loopOn    bool
 	loop      *Speaker // the phone's own audio, when loopback is on
@@ -134,6 +135,15 @@ func (c *Call) Close() {
 	c.mu.Unlock()
 }
 
+// rateGroup converts the phone's 8 kHz audio to one client sample rate,
+// once per frame for every listener at that rate.
+type rateGroup struct {
+	rate int
+	rs   *dsp.Resampler // nil at 8000 Hz
+	out  []int16        // this frame's audio at rate
+	refs int
+}
+
 // AddListener attaches a listener to the phone's audio.
 func (c *Call) AddListener(l *Listener) bool {
 	c.mu.Lock()
@@ -141,8 +151,23 @@ func (c *Call) AddListener(l *Listener) bool {
 	if c.closed {
 		return false
 	}
-	c.listeners = append(c.listeners, l)
+	c.addListenerLocked(l)
 	return true
+}
+
+func (c *Call) addListenerLocked(l *Listener) {
+	c.listeners = append(c.listeners, l)
+	for _, g := range c.rates {
+		if g.rate == l.cfg.SampleRate {
+			g.refs++
+			return
+		}
+	}
+	g := &rateGroup{rate: l.cfg.SampleRate, refs: 1, out: make([]int16, 0, l.cfg.SampleRate+64)}
+	if g.rate != 8000 {
+		g.rs, _ = dsp.NewResampler(8000, g.rate) // validated by NewListener
+	}
+	c.rates = append(c.rates, g)
 }
 
 // RemoveListener detaches l and closes its channel.
@@ -152,10 +177,47 @@ func (c *Call) RemoveListener(l *Listener) {
 	for i, x := range c.listeners {
 		if x == l {
 			c.listeners = append(c.listeners[:i:i], c.listeners[i+1:]...)
+			for j, g := range c.rates {
+				if g.rate == l.cfg.SampleRate {
+					if g.refs--; g.refs == 0 {
+						c.rates = append(c.rates[:j:j], c.rates[j+1:]...)
+					}
+					break
+				}
+			}
 			break
 		}
 	}
 	l.close()
+}
+
+// fanout hands one frame of 8 kHz phone audio to every listener, each in
+// its sample rate. Called by the receive goroutine.
+func (c *Call) fanout(pcm []int16, captured time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.rates {
+		if g.rs == nil {
+			g.out = append(g.out[:0], pcm...)
+			continue
+		}
+		need := g.rs.MaxOutput(len(pcm))
+		if cap(g.out) < need {
+			g.out = make([]int16, need)
+		}
+		g.out = g.out[:g.rs.Process(g.out[:need], pcm)]
+	}
+	for _, l := range c.listeners {
+		for _, g := range c.rates {
+			if g.rate == l.cfg.SampleRate {
+				l.write(g.out, captured)
+				break
+			}
+		}
+	}
+	if c.loopOn {
+		c.loop.Push(pcm)
+	}
 }
 
 // AddSpeaker mixes s into what the phone hears.
@@ -329,14 +391,7 @@ func (r *rx) frame(f jitter.Frame, now time.Time) {
 	if captured.IsZero() {
 		captured = now
 	}
-	c.mu.Lock()
-	for _, l := range c.listeners {
-		l.write(out, captured)
-	}
-	if c.loopOn {
-		c.loop.Push(out)
-	}
-	c.mu.Unlock()
+	c.fanout(out, captured)
 }
 
 // receive is the media goroutine for the phone's side.

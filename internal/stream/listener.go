@@ -34,11 +34,9 @@ type ListenerConfig struct {
 // Dropped); it never delays the phone or other listeners.
 type Listener struct {
 	cfg       ListenerConfig
-	rs        *dsp.Resampler // nil at 8000 Hz
-	pending   []int16        // audio at cfg.SampleRate not yet a full chunk
-	scratch   []int16        // resampler output
-	chunkLen  int            // samples per chunk
-	captured  time.Time      // arrival of the first packet in pending
+	pending   []int16   // audio at cfg.SampleRate not yet a full chunk
+	chunkLen  int       // samples per chunk
+	captured  time.Time // arrival of the first packet in pending
 	free      chan *Chunk
 	out       chan *Chunk
 	closed    atomic.Bool
@@ -48,12 +46,8 @@ type Listener struct {
 
 // NewListener allocates every buffer the listener will use.
 func NewListener(cfg ListenerConfig) (*Listener, error) {
-	var rs *dsp.Resampler
-	if cfg.SampleRate != 8000 {
-		var err error
-		if rs, err = dsp.NewResampler(8000, cfg.SampleRate); err != nil {
-			return nil, err
-		}
+	if _, err := dsp.NewResampler(8000, cfg.SampleRate); err != nil {
+		return nil, err
 	}
 	chunkLen := cfg.SampleRate * cfg.FrameMS / 1000
 	if cfg.Queue <= 0 {
@@ -61,9 +55,7 @@ func NewListener(cfg ListenerConfig) (*Listener, error) {
 	}
 	l := &Listener{
 		cfg:      cfg,
-		rs:       rs,
-		pending:  make([]int16, 0, chunkLen+cfg.SampleRate/10),
-		scratch:  make([]int16, cfg.SampleRate/10+64), // 100 ms of output at most per frame
+		pending:  make([]int16, 0, chunkLen+cfg.SampleRate+64), // a chunk plus up to 1 s per frame
 		chunkLen: chunkLen,
 		free:     make(chan *Chunk, cfg.Queue),
 		out:      make(chan *Chunk, cfg.Queue),
@@ -96,8 +88,9 @@ func (l *Listener) Delivered() uint64 { return l.delivered.Load() }
 // Config returns the listener's format.
 func (l *Listener) Config() ListenerConfig { return l.cfg }
 
-// write takes one frame of 8 kHz phone audio that started arriving at
-// captured. Called only by the media goroutine.
+// write takes one frame of phone audio, already at the listener's sample
+// rate, that started arriving at captured. Called only by the media
+// goroutine (resampling is shared by all listeners of a rate: see Call).
 func (l *Listener) write(pcm []int16, captured time.Time) {
 	if l.closed.Load() {
 		return
@@ -105,12 +98,7 @@ func (l *Listener) write(pcm []int16, captured time.Time) {
 	if len(l.pending) == 0 {
 		l.captured = captured
 	}
-	if l.rs == nil {
-		l.pending = append(l.pending, pcm...)
-	} else {
-		n := l.rs.Process(l.scratch[:l.rs.MaxOutput(len(pcm))], pcm)
-		l.pending = append(l.pending, l.scratch[:n]...)
-	}
+	l.pending = append(l.pending, pcm...)
 	for len(l.pending) >= l.chunkLen {
 		l.emit(l.pending[:l.chunkLen])
 		rest := copy(l.pending, l.pending[l.chunkLen:])

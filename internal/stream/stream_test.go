@@ -51,9 +51,11 @@ func TestListenerChunksAndFormats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			call, _ := benchCall(t, 0)
+			call.AddListener(l)
 			in := tone(8000, 8000, 1000, -10) // one second
 			for i := 0; i+160 <= len(in); i += 160 {
-				l.write(in[i:i+160], time.Now())
+				call.fanout(in[i:i+160], time.Now())
 			}
 			var out []int16
 			chunkBytes := c.rate * c.frameMS / 1000 * c.format.BytesPerSample()
@@ -335,7 +337,7 @@ func benchCall(t testing.TB, listeners int) (*Call, []*Listener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.listeners = append(c.listeners, l)
+		c.addListenerLocked(l)
 		ls = append(ls, l)
 	}
 	return c, ls
