@@ -49,7 +49,10 @@ type Config struct {
 	InbandDTMF bool
 	OnPress    func(Press)
 	OnTimeout  func()
-	Logger     *slog.Logger
+	// ObserveCapture and ObservePlayback, when set, also receive every
+	// latency sample (process-wide histograms); they must not block.
+	ObserveCapture, ObservePlayback func(time.Duration)
+	Logger                          *slog.Logger
 }
 
 // Call is the running media of one call.
@@ -104,6 +107,8 @@ func Start(cfg Config) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Loopback is a live source: two frames of margin, at most 200 ms.
+	loop.startAt, loop.maxQueue = 2*c.frameSamples, 1600
 	c.loop = loop
 	c.wg.Add(2)
 	go c.receive()
@@ -227,7 +232,7 @@ func (c *Call) AddSpeaker(s *Speaker) bool {
 	if c.closed {
 		return false
 	}
-	s.latency = c.playLatency.Observe
+	s.latency = c.observePlayback
 	c.speakers = append(c.speakers, s)
 	return true
 }
@@ -538,7 +543,19 @@ func (c *Call) Stats() MediaStats {
 }
 
 // ObserveCapture records the latency of a chunk the client writer sent.
-func (c *Call) ObserveCapture(d time.Duration) { c.captureLatency.Observe(d) }
+func (c *Call) ObserveCapture(d time.Duration) {
+	c.captureLatency.Observe(d)
+	if c.cfg.ObserveCapture != nil {
+		c.cfg.ObserveCapture(d)
+	}
+}
+
+func (c *Call) observePlayback(d time.Duration) {
+	c.playLatency.Observe(d)
+	if c.cfg.ObservePlayback != nil {
+		c.cfg.ObservePlayback(d)
+	}
+}
 
 // JitterStats is the receive jitter buffer's state.
 type JitterStats struct {

@@ -34,6 +34,13 @@ type Speaker struct {
 	waiting  bool // enqueued marks the first write into an empty queue
 	latency  func(time.Duration)
 	closed   bool
+
+	// For a live source (loopback): playback starts only once startAt
+	// samples are queued, so packets arriving around the send tick do not
+	// make gaps, and at most maxQueue samples are kept (the oldest are
+	// dropped), so latency cannot grow. Zero for client speakers.
+	startAt, maxQueue int
+	playing           bool
 }
 
 type mark struct {
@@ -108,6 +115,12 @@ func (s *Speaker) queue(pcm []int16) error {
 	if s.size == 0 && !s.waiting {
 		s.enqueued, s.waiting = time.Now(), true
 	}
+	if s.maxQueue > 0 && s.size+len(pcm) > s.maxQueue {
+		drop := min(s.size, s.size+len(pcm)-s.maxQueue)
+		s.head = (s.head + drop) % len(s.ring)
+		s.size -= drop
+		s.played += uint64(drop)
+	}
 	free := len(s.ring) - s.size
 	dropped := len(pcm) > free
 	if dropped {
@@ -172,11 +185,17 @@ func (s *Speaker) Queued() time.Duration {
 // the speaker had audio. Called by the media send loop.
 func (s *Speaker) take(dst []int16) bool {
 	s.mu.Lock()
-	n := min(len(dst), s.size)
-	if n == 0 {
+	if !s.playing && s.size < s.startAt {
 		s.mu.Unlock()
 		return false
 	}
+	n := min(len(dst), s.size)
+	if n == 0 {
+		s.playing = false
+		s.mu.Unlock()
+		return false
+	}
+	s.playing = true
 	first := min(n, len(s.ring)-s.head)
 	dsp.Mix(dst[:first], s.ring[s.head:s.head+first])
 	dsp.Mix(dst[first:n], s.ring[:n-first])
