@@ -1,15 +1,15 @@
 // Package logging builds the service's slog logger from the logging
-// configuration: level, text or JSON format, and the output (stdout, stderr
-// or a file).
+// configuration: level, text or JSON format, and the output (stdout,
+// stderr or a file), with rotation of the file by period or size and
+// deletion of rotated files after a retention period.
 package logging
 
 import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Options choose the logger.
@@ -17,23 +17,31 @@ type Options struct {
 	Level  slog.Level
 	Format string // "json" or "text"
 	Output string // "stdout", "stderr" or a file path
+	// Rotation rotates a file output at the end of each period counted
+	// from local midnight (see [FileOptions.Rotation]); 0 never.
+	Rotation time.Duration
+	// RotateSize rotates a file output before it would exceed this many
+	// bytes; 0 never.
+	RotateSize int64
+	// Retention deletes rotated files older than this; 0 keeps them.
+	Retention time.Duration
+	// Now is the clock of rotation and retention; nil is time.Now.
+	Now func() time.Time
 }
 
-// New returns a logger and a closer for its output. stdout is where
-// "stdout" goes (injected for tests).
+// New returns a logger and a closer for its output. stdout and stderr are
+// where "stdout" and "stderr" go (injected for tests). Rotation and
+// retention apply to a file output only.
 func New(o Options, stdout, stderr io.Writer) (*slog.Logger, io.Closer, error) {
 	var w io.Writer
-	var closer io.Closer = io.NopCloser(nil)
+	var closer io.Closer = nopCloser{}
 	switch strings.ToLower(o.Output) {
 	case "", "stdout", "-":
 		w = stdout
 	case "stderr":
 		w = stderr
 	default:
-		if err := os.MkdirAll(filepath.Dir(o.Output), 0o755); err != nil {
-			return nil, nil, fmt.Errorf("logging.output: create directory: %w", err)
-		}
-		f, err := os.OpenFile(o.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		f, err := OpenFile(o.Output, FileOptions{Rotation: o.Rotation, RotateSize: o.RotateSize, Retention: o.Retention, Now: o.Now})
 		if err != nil {
 			return nil, nil, fmt.Errorf("logging.output: %w", err)
 		}
@@ -48,3 +56,7 @@ func New(o Options, stdout, stderr io.Writer) (*slog.Logger, io.Closer, error) {
 	}
 	return slog.New(h), closer, nil
 }
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
