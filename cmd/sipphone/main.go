@@ -12,6 +12,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/sip-phone-api/sipphone/internal/audiotest"
+	"github.com/sip-phone-api/sipphone/internal/check"
+	"github.com/sip-phone-api/sipphone/internal/dtmf"
 	"github.com/sip-phone-api/sipphone/internal/sim"
 )
 
@@ -39,7 +42,11 @@ func main() {
 }
 
 const usage = `usage: sipphone [serve] [--config FILE]   run the server (default)
+       sipphone check [--config FILE]     check the configuration, ports and the adapter
+       sipphone healthcheck [--config FILE]  exit 0 when the running server is ready (for Docker)
        sipphone sim --server HOST:PORT    run a simulated HT802 (see sipphone sim --help)
+       sipphone audiotest [--json] [--api URL]  test audio end to end: levels, SNR, latency (see --help)
+       sipphone dtmf detect [--json] FILE.wav   list the DTMF keys in a recording (- reads stdin)
        sipphone --version                 print the version
 `
 
@@ -55,6 +62,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return nil
 		case "serve":
 			return serve(ctx, args[1:], getenv, stdout, stderr)
+		case "check":
+			return checkExit(check.RunCLI(ctx, args[1:], getenv, stdout, stderr))
+		case "healthcheck":
+			return checkExit(check.RunHealthCLI(ctx, args[1:], getenv, stdout, stderr))
+		case "audiotest":
+			if err := audiotest.RunCLI(ctx, args[1:], stdout, stderr); err != nil {
+				return usageIfFlag(err)
+			}
+			return nil
+		case "dtmf":
+			if err := dtmf.RunCLIWithStdin(ctx, args[1:], stdin, stdout, stderr); err != nil {
+				return usageIfFlag(err)
+			}
+			return nil
 		case "sim":
 			if err := sim.RunCLI(ctx, args[1:], stdin, stdout, stderr); err != nil {
 				return usageIfFlag(err)

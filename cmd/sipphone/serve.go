@@ -9,7 +9,10 @@ import (
 	"net"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/sip-phone-api/sipphone/internal/app"
+	"github.com/sip-phone-api/sipphone/internal/check"
 	"github.com/sip-phone-api/sipphone/internal/config"
 	"github.com/sip-phone-api/sipphone/internal/logging"
 )
@@ -37,11 +40,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return usageError{fmt.Errorf("configuration:\n%w", err)}
 	}
-	log, closeLog, err := logging.New(logging.Options{Level: cfg.Logging.SlogLevel(), Format: cfg.Logging.Format, Output: cfg.Logging.Output}, stdout, stderr)
+	period, size := cfg.Logging.RotationPeriod()
+	log, closeLog, err := logging.New(logging.Options{Level: cfg.Logging.SlogLevel(), Format: cfg.Logging.Format, Output: cfg.Logging.Output,
+		Rotation: period, RotateSize: size, Retention: cfg.Logging.RetentionPeriod()}, stdout, stderr)
 	if err != nil {
 		return usageError{err}
 	}
 	defer closeLog.Close()
+	sip.SetDefaultLogger(log.With("layer", "sipgo")) // sipgo's few process-wide log lines
 	a, err := app.New(cfg, log, version)
 	if err != nil {
 		return usageError{err}
@@ -62,6 +68,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkExit maps the check commands' errors to exit statuses: a bad
+// configuration or command line is 2, a failed check 1.
+func checkExit(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, check.ErrConfig):
+		return usageError{err}
+	}
+	return usageIfFlag(err)
 }
 
 // usageIfFlag marks flag errors of subcommands as usage errors (exit 2).

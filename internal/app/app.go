@@ -24,6 +24,7 @@ import (
 	"github.com/sip-phone-api/sipphone/internal/events"
 	"github.com/sip-phone-api/sipphone/internal/httpapi"
 	"github.com/sip-phone-api/sipphone/internal/line"
+	"github.com/sip-phone-api/sipphone/internal/metrics"
 	"github.com/sip-phone-api/sipphone/internal/rtp"
 	"github.com/sip-phone-api/sipphone/internal/sipserver"
 	"github.com/sip-phone-api/sipphone/internal/state"
@@ -42,6 +43,8 @@ type App struct {
 
 	// Clients are the open WebSocket connections.
 	Clients *httpapi.Clients
+	// Metrics are the Prometheus metrics (started by Start).
+	Metrics *metrics.Metrics
 
 	rest, ws     *http.Server
 	restLn, wsLn net.Listener
@@ -104,6 +107,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		Password:      passwords(cfg),
 		MinExpires:    cfg.HT802.RegisterMinExpires, MaxExpires: cfg.HT802.RegisterMaxExpires,
 		Codec: cfg.Audio.Codec, PTime: cfg.Audio.PTime,
+		ObserveCapture: a.observeCapture, ObservePlayback: a.observePlayback,
 		JitterMax: time.Duration(cfg.Audio.JitterMax), RTPTimeout: time.Duration(cfg.Audio.RTPTimeout), InbandDTMF: cfg.Audio.InbandDTMF,
 		Ports: a.Ports, Lines: a.Lines, Logger: log, Name: "sipphone/" + version,
 	})
@@ -157,18 +161,21 @@ func (a *App) Start() (err error) {
 	if err := a.SIP.Start(); err != nil {
 		return err
 	}
+	a.Metrics = metrics.New(a.Bus, a.Lines.Status)
 	apiHost := a.cfg.Server.EffectiveAPIHost()
 	deps := httpapi.Deps{
 		Lines: a.Lines, Bus: a.Bus, Version: a.version, Logger: a.log, Ready: a.Ready, Started: time.Now(),
 		Shutdown: a.shutdown, AuthDisabled: len(a.cfg.API.Tokens) == 0,
 		DefaultSampleRate: a.cfg.Audio.SampleRate, DefaultFrameMS: a.cfg.Audio.FrameMS(), Origins: a.cfg.API.Origins,
-		SIP: a.SIP, Clients: a.Clients, Config: a.redactedConfig,
+		SIP: a.SIP, Clients: a.Clients, Config: a.redactedConfig, Metrics: a.Metrics.Handler(),
 	}
 	var tokens []httpapi.Token
 	for _, t := range a.cfg.API.Tokens {
 		tokens = append(tokens, httpapi.Token{Name: t.Name, Secret: t.Token})
 	}
 	auth := httpapi.NewAuthenticator(tokens, a.log.With("component", "api"))
+	a.Metrics.SetSources(metrics.Sources{WSClients: a.Clients.Count, EventsDropped: a.Clients.Dropped.Load,
+		APIAuthFailures: auth.Failures.Load, SIPAuthFailures: a.SIP.AuthFailures.Load})
 	a.restLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.RESTPort)))
 	if err != nil {
 		return fmt.Errorf("server.rest_port: listen: %w", err)
@@ -212,6 +219,18 @@ func (a *App) serve(s *http.Server, l net.Listener) {
 			a.log.Error("HTTP server stopped", "addr", l.Addr(), "err", err)
 		}
 	}()
+}
+
+func (a *App) observeCapture(d time.Duration) {
+	if m := a.Metrics; m != nil {
+		m.CaptureLatency.Observe(d)
+	}
+}
+
+func (a *App) observePlayback(d time.Duration) {
+	if m := a.Metrics; m != nil {
+		m.PlaybackLatency.Observe(d)
+	}
 }
 
 // redactedConfig renders the effective configuration, secrets replaced,
@@ -277,6 +296,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 			}
 		}
 		a.wg.Wait()
+		if a.Metrics != nil {
+			a.Metrics.Close()
+		}
 		a.Lines.Close()
 		a.log.Info("sipphone stopped")
 	})

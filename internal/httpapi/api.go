@@ -52,6 +52,8 @@ type Deps struct {
 	Clients *Clients
 	// Config returns the effective configuration, secrets redacted, as JSON.
 	Config func() (json.RawMessage, error)
+	// Metrics serves /metrics (Prometheus); nil for none.
+	Metrics http.Handler
 	// AuthDisabled is reported in /status when no API token is configured.
 	AuthDisabled bool
 }
@@ -64,8 +66,14 @@ func NewREST(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("sipphone API", d.Version)
 	cfg.CreateHooks = nil // no $schema links in bodies: keep responses plain
+	cfg.DocsPath = ""     // /docs is served from embedded assets (no CDN on a home LAN)
 	cfg.Info.Description = "Control an analog phone on a Grandstream HT802: line state, ringing, hang-up, " +
 		"audio streams and DTMF. Events stream on the WebSocket port at /ws."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer",
+			Description: "Required on every endpoint but /healthz, /readyz and the docs when api.tokens (or API_TOKEN) is set."},
+	}
+	cfg.Security = []map[string][]string{{"bearer": {}}}
 	api := humago.New(mux, cfg)
 	routes(api, mux, d)
 	return withHost(jsonByDefault(mux))

@@ -54,14 +54,25 @@ func (a *Authenticator) check(presented string) (string, bool) {
 	return name, ok == 1
 }
 
-// Wrap requires a token on every path except the health checks. WebSocket
+// public reports whether a path is served without a token: the health
+// checks, and the API's own documentation (it describes the API, it
+// reveals nothing about the house).
+func public(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/openapi.json", "/openapi.yaml", "/docs":
+		return true
+	}
+	return strings.HasPrefix(path, "/docs/")
+}
+
+// Wrap requires a token on every path except the public ones. WebSocket
 // clients that cannot set headers (browsers) may pass ?token=.
 func (a *Authenticator) Wrap(h http.Handler) http.Handler {
 	if !a.Enabled() {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if public(r.URL.Path) {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/line"
+	"github.com/sip-phone-api/sipphone/internal/webdocs"
 )
 
 // routes registers every REST endpoint.
@@ -26,6 +27,13 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 		}
 		w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
+
+	docs := webdocs.Handler("openapi.json")
+	mux.Handle("GET /docs", docs)
+	mux.Handle("GET /docs/", docs)
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics)
+	}
 
 	huma.Register(api, huma.Operation{OperationID: "get-status", Method: http.MethodGet, Path: "/status",
 		Summary: "Status of every line", Tags: []string{"Lines"},

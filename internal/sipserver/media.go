@@ -14,15 +14,17 @@ import (
 func (s *Server) startMedia(d *dialog, neg sdp.Negotiated) error {
 	sess := rtp.NewSession(d.rtp, neg.Remote, d.peer)
 	m, err := stream.Start(stream.Config{
-		Session:    sess,
-		Codec:      neg.Codec.Name,
-		PT:         neg.Codec.PT,
-		EventPT:    neg.EventPT,
-		PTime:      time.Duration(neg.PTime) * time.Millisecond,
-		JitterMax:  s.cfg.JitterMax,
-		Timeout:    s.cfg.RTPTimeout,
-		InbandDTMF: s.cfg.InbandDTMF,
-		Logger:     d.log.With("component", "media"),
+		Session:         sess,
+		Codec:           neg.Codec.Name,
+		PT:              neg.Codec.PT,
+		EventPT:         neg.EventPT,
+		PTime:           time.Duration(neg.PTime) * time.Millisecond,
+		JitterMax:       s.cfg.JitterMax,
+		Timeout:         s.cfg.RTPTimeout,
+		InbandDTMF:      s.cfg.InbandDTMF,
+		ObserveCapture:  s.cfg.ObserveCapture,
+		ObservePlayback: s.cfg.ObservePlayback,
+		Logger:          d.log.With("component", "media"),
 		OnPress: func(p stream.Press) {
 			s.cfg.Lines.RecordPress(d.lineID, d.callID, p)
 		},

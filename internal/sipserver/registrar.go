@@ -32,6 +32,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, aor st
 	case authStale:
 		s.respond(tx, req, sip.StatusUnauthorized, "Unauthorized", nil, s.auth.challenge(true))
 	case authFailed:
+		s.AuthFailures.Add(1)
 		// One log line per failure, in a fixed form fail2ban can match.
 		s.log.Warn("SIP authentication failed", "source", req.Source(), "method", req.Method, "user", aor, "auth_user", authUser)
 		s.respond(tx, req, sip.StatusUnauthorized, "Unauthorized", nil, s.auth.challenge(false))

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -51,6 +52,9 @@ type Config struct {
 	JitterMax, RTPTimeout time.Duration
 	// InbandDTMF runs the in-band DTMF detector on every call.
 	InbandDTMF bool
+	// ObserveCapture and ObservePlayback receive every audio latency
+	// sample of every call (metrics); nil for none.
+	ObserveCapture, ObservePlayback func(time.Duration)
 
 	Ports  *rtp.Ports
 	Lines  *line.Manager
@@ -75,6 +79,9 @@ type Server struct {
 	tcpAddr netip.AddrPort
 
 	msgs *messageLog // the last SIP messages, for diagnostics
+
+	// AuthFailures counts refused digest authentications.
+	AuthFailures atomic.Uint64
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -122,7 +129,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("sipserver: Lines and Ports are required")
 	}
 	log := cfg.Logger.With("component", "sip")
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.Name))
+	// sipgo logs through the server's logger, at debug level for what is
+	// routine here (retransmitted responses of finished transactions).
+	sipLog := log.With("layer", "sipgo")
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.Name),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				sipLog.Debug("response to no transaction (a retransmission)", "response", r.StartLine())
+			})),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)))
 	if err != nil {
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
