@@ -5,7 +5,7 @@ FUZZTIME  ?= 60s
 STATICCHECK_VERSION ?= v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build run test race lint fmt vet fuzz fuzz-short bench peers
+.PHONY: help build run test race lint fmt vet fuzz fuzz-short bench peers container-check webdocs
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,4 +42,10 @@ bench: ## run the benchmarks (results go in BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 peers: ## install the real protocol peers the tests use (Debian)
-	sudo apt-get install -y sip-tester baresip-core multimon-ng sox espeak-ng
+	sudo apt-get install -y sip-tester baresip-core multimon-ng sox espeak-ng chromium
+
+container-check: ## build the runtime image with buildah and check it answers /healthz
+	bash scripts/container-check.sh
+
+webdocs: ## refresh the embedded API docs viewer from npm
+	bash scripts/update-webdocs.sh
