@@ -140,3 +140,29 @@ func TestSessionZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per packet in and out, want 0", allocs)
 	}
 }
+
+// BenchmarkSessionReadSend is one packet in and one out through real
+// loopback sockets (the system calls dominate).
+func BenchmarkSessionReadSend(b *testing.B) {
+	phone := udp(b)
+	s := NewSession(udp(b), addr(phone), netip.Addr{})
+	defer s.Close()
+	la := s.LocalAddr()
+	raw := packet(1, 0, make([]byte, 160))
+	buf := make([]byte, 1500)
+	rbuf := make([]byte, 1500)
+	payload := make([]byte, 160)
+	var pkt pionrtp.Packet
+	seq := uint16(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		raw[2], raw[3] = byte(seq>>8), byte(seq)
+		seq++
+		phone.WriteToUDPAddrPort(raw, la)
+		if _, err := s.Read(buf, &pkt, time.Time{}); err != nil {
+			b.Fatal(err)
+		}
+		s.Send(0, payload, 160)
+		phone.ReadFromUDPAddrPort(rbuf)
+	}
+}
