@@ -100,7 +100,10 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	}
 	a.SIP, err = sipserver.New(sipserver.Config{
 		Host: sipHost, Port: cfg.Server.SIPPort, Transports: cfg.Server.SIPTransports, Advertise: advertise,
-		Allowed:       allow.Allows,
+		Allowed: allow.Allows,
+		// The adapter itself is never banned: anyone on the LAN could forge
+		// its UDP source address to get it banned.
+		Ban:           sipserver.BanPolicy{Exempt: func(ip netip.Addr) bool { return !allow.Empty() && allow.Contains(ip) }},
 		AuthEnabled:   cfg.HT802.AuthEnabled,
 		Realm:         cfg.HT802.Realm,
 		NonceLifetime: time.Duration(cfg.HT802.NonceLifetime),

@@ -20,7 +20,7 @@ func TestSlowClientDroppedOthersUnaffected(t *testing.T) {
 	s := startServer(t, "", "")
 	fast := s.events("?types=registered")
 	slow := s.events("?types=registered")
-	s.waitFor("both subscribed", func() bool { return s.Bus.Subscribers() == 2 })
+	s.waitFor("both subscribed", func() bool { return s.Clients.Count() == 2 })
 
 	const n, batch = 60000, 100
 	done := make(chan struct{})
@@ -49,7 +49,7 @@ func TestSlowClientDroppedOthersUnaffected(t *testing.T) {
 		}
 	}
 	<-done
-	s.waitFor("slow client dropped", func() bool { return s.Bus.Subscribers() == 1 })
+	s.waitFor("slow client dropped", func() bool { return s.Clients.Count() == 1 && s.Clients.Dropped.Load() == 1 })
 	// The slow client finds the frames that were buffered, then the end of
 	// the connection (a 1008 close when it could still be delivered).
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -21,6 +21,7 @@ const (
 	defaultEventQueue = 256              // events a client may fall behind before it is dropped
 	writeTimeout      = 5 * time.Second  // a client that cannot take a frame this long is dropped
 	pingInterval      = 20 * time.Second // liveness check of idle clients
+	eventsReadLimit   = 4096             // largest frame a client may send on /ws
 )
 
 // NewWS returns the WebSocket handler (port 8001): /ws streams events.
@@ -81,7 +82,26 @@ func eventsWS(d Deps) http.HandlerFunc {
 		log := d.Logger.With("component", "ws", "peer", r.RemoteAddr)
 		sub, snap, replay := d.Lines.Subscribe(f, d.EventQueue, since)
 		defer sub.Close()
-		ctx := c.CloseRead(r.Context()) // we read nothing; this handles pings and close
+		// Clients send nothing on this socket; a reader is still needed to
+		// answer pings and see the close. Anything sent is discarded, and a
+		// frame over the limit closes the connection with 1009.
+		c.SetReadLimit(eventsReadLimit)
+		ctx, cancel := context.WithCancel(r.Context())
+		readDone := make(chan struct{})
+		go func() {
+			defer close(readDone)
+			defer cancel()
+			for {
+				if _, _, err := c.Read(ctx); err != nil {
+					return
+				}
+			}
+		}()
+		defer func() {
+			cancel()
+			c.CloseNow()
+			<-readDone
+		}()
 		log.Debug("event client connected", "types", f.Types, "lines", f.Lines)
 		defer d.Clients.add(ClientInfo{Kind: "events", Peer: r.RemoteAddr, Since: time.Now(), Types: f.Types, Lines: f.Lines},
 			sub.Len, nil)()

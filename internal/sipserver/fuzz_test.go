@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,7 +92,7 @@ type fuzzServer struct {
 	routes map[sip.RequestMethod]sipgo.RequestHandler
 }
 
-func newFuzzServer(t *testing.T, auth bool) *fuzzServer {
+func newFuzzServer(t *testing.T) *fuzzServer {
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lines, err := line.New(line.Config{Lines: []line.LineConfig{{ID: "kitchen", User: "phone1"}}, Logger: log})
@@ -100,7 +102,7 @@ func newFuzzServer(t *testing.T, auth bool) *fuzzServer {
 	loop := netip.MustParseAddr("127.0.0.1")
 	base := 40000 + 2*rand.IntN(5000)
 	s, err := New(Config{
-		Host: loop, AuthEnabled: auth,
+		Host:     loop,
 		Password: func(aor, authUser string) (string, bool) { return "secret", authUser == "phone1" },
 		Ports:    rtp.NewPorts(loop, base, base+19), Lines: lines, Logger: log,
 	})
@@ -171,27 +173,14 @@ func (f *fuzzServer) handle(t *testing.T, req *sip.Request) *fakeTx {
 // refer to: Call-ID fuzz-call, From tag fuzzfrom. Its RTP goes to sink.
 func fuzzCallInvite(sink int) string {
 	body := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
-		"m=audio " + itoa(sink) + " RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
+		"m=audio " + strconv.Itoa(sink) + " RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
 	return "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP " + fuzzPhone + ";branch=z9hG4bK-fuzzcall;rport\r\n" +
 		"From: <sip:phone1@127.0.0.1>;tag=fuzzfrom\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: fuzz-call\r\nCSeq: 1 INVITE\r\n" +
 		"Contact: <sip:phone1@" + fuzzPhone + ">\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n" +
-		"Content-Length: " + itoa(len(body)) + "\r\n\r\n" + body
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
 }
 
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
-}
-
-func parseRequest(data []byte) (*sip.Request, error) {
+func fuzzParse(data []byte) (*sip.Request, error) {
 	msg, err := sip.NewParser().ParseSIP(data)
 	if err != nil {
 		return nil, err
@@ -230,6 +219,81 @@ func staysLocal(req *sip.Request) bool {
 	return !a.IsValid() || a.IsLoopback() || a.IsUnspecified()
 }
 
+// sinkPort returns the port of a loopback UDP socket that takes the RTP of
+// the corpus call.
+func sinkPort(tb testing.TB) int {
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { sink.Close() })
+	return sink.LocalAddr().(*net.UDPAddr).Port
+}
+
+// serveOne handles data on a fresh server as FuzzSIPRequest describes and
+// checks the invariants. It returns the request and what it drew, or a nil
+// request when data never reaches the handlers (not a request, or no Via
+// or CSeq: sipgo answers those itself).
+func serveOne(t *testing.T, sink int, auth, inCall bool, data []byte) (*sip.Request, *fakeTx) {
+	t.Helper()
+	req, err := fuzzParse(data)
+	if err != nil || !reachesHandlers(req) {
+		return nil, nil
+	}
+	if !staysLocal(req) {
+		t.Skip("media address not on loopback")
+	}
+	fs := newFuzzServer(t)
+	defer fs.close()
+	if inCall {
+		call, err := fuzzParse([]byte(fuzzCallInvite(sink)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx := fs.handle(t, call)
+		var tag string
+		for _, r := range tx.recorded() {
+			if r.StatusCode == 200 {
+				tag, _ = r.To().Params.Get("tag")
+			}
+		}
+		if tag == "" {
+			t.Fatalf("the corpus call was not answered: %v\n%s", tx.recorded(), fs.logs)
+		}
+		data = bytes.ReplaceAll(data, []byte("${totag}"), []byte(tag))
+	}
+	fs.s.cfg.AuthEnabled = auth // after the corpus call, which does not authenticate
+	data = bytes.ReplaceAll(data, []byte("${nonce}"), []byte(fs.s.auth.newNonce()))
+	if req, err = fuzzParse(data); err != nil || !reachesHandlers(req) {
+		return nil, nil
+	}
+	if !staysLocal(req) {
+		t.Skip("media address not on loopback")
+	}
+
+	tx := fs.handle(t, req)
+	if log := fs.logs.String(); strings.Contains(log, "panic handling SIP request") {
+		t.Fatalf("%s panicked:\n%s", req.StartLine(), log)
+	}
+	n, finals := tx.finals()
+	switch {
+	case req.IsAck() && len(tx.recorded()) > 0:
+		t.Fatalf("ACK answered with %d", tx.recorded()[0].StatusCode)
+	case n > 1:
+		var codes []int
+		for _, r := range finals {
+			codes = append(codes, r.StatusCode)
+		}
+		t.Fatalf("%s drew %d final responses: %v", req.StartLine(), n, codes)
+	}
+	for _, r := range tx.recorded() {
+		if cs := r.CSeq(); cs == nil || cs.SeqNo != req.CSeq().SeqNo || cs.MethodName != req.CSeq().MethodName {
+			t.Fatalf("response %d has CSeq %v, request %v", r.StatusCode, cs, req.CSeq())
+		}
+	}
+	return req, tx
+}
+
 // FuzzSIPRequest feeds arbitrary bytes to sipgo's parser and what it
 // parses as a request to the server's handlers, as the server sees it
 // from a registered phone: with or without digest authentication, with or
@@ -237,70 +301,67 @@ func staysLocal(req *sip.Request) bool {
 // text ${totag} in the input becomes our To tag of that call, ${nonce} a
 // nonce of ours). No input may panic a handler (the guard recovers and
 // logs; the log is checked), block it, or draw more than one final
-// response; an ACK draws none.
+// response; an ACK draws none. The corpus holds the RFC 4475 torture
+// messages and one request for each path of the server.
 func FuzzSIPRequest(f *testing.F) {
-	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { sink.Close() })
-	sinkPort := sink.LocalAddr().(*net.UDPAddr).Port
-	f.Add(false, false, []byte("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-1\r\n"+
-		"From: <sip:phone1@127.0.0.1>;tag=a\r\nTo: <sip:127.0.0.1>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"))
+	sink := sinkPort(f)
 	f.Fuzz(func(t *testing.T, auth, inCall bool, data []byte) {
-		req, err := parseRequest(data)
-		if err != nil || !reachesHandlers(req) {
-			return
-		}
-		if !staysLocal(req) {
-			t.Skip("media address not on loopback")
-		}
-		fs := newFuzzServer(t, false)
-		defer fs.close()
-		if inCall {
-			call, err := parseRequest([]byte(fuzzCallInvite(sinkPort)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			tx := fs.handle(t, call)
-			var tag string
-			for _, r := range tx.recorded() {
-				if r.StatusCode == 200 {
-					tag, _ = r.To().Params.Get("tag")
-				}
-			}
-			if tag == "" {
-				t.Fatalf("the corpus call was not answered: %v\n%s", tx.recorded(), fs.logs)
-			}
-			data = bytes.ReplaceAll(data, []byte("${totag}"), []byte(tag))
-		}
-		fs.s.cfg.AuthEnabled = auth // after the corpus call, which does not authenticate
-		data = bytes.ReplaceAll(data, []byte("${nonce}"), []byte(fs.s.auth.newNonce()))
-		if req, err = parseRequest(data); err != nil || !reachesHandlers(req) || !staysLocal(req) {
-			return
-		}
-
-		tx := fs.handle(t, req)
-		if log := fs.logs.String(); strings.Contains(log, "panic handling SIP request") {
-			t.Fatalf("%s panicked:\n%s", req.StartLine(), log)
-		}
-		n, finals := tx.finals()
-		switch {
-		case req.IsAck() && len(tx.recorded()) > 0:
-			t.Fatalf("ACK answered with %d", tx.recorded()[0].StatusCode)
-		case n > 1:
-			var codes []int
-			for _, r := range finals {
-				codes = append(codes, r.StatusCode)
-			}
-			t.Fatalf("%s drew %d final responses: %v", req.StartLine(), n, codes)
-		}
-		for _, r := range tx.recorded() {
-			if cs := r.CSeq(); cs == nil || cs.SeqNo != req.CSeq().SeqNo || cs.MethodName != req.CSeq().MethodName {
-				t.Fatalf("response %d has CSeq %v, request %v", r.StatusCode, cs, req.CSeq())
-			}
-		}
+		serveOne(t, sink, auth, inCall, data)
 	})
+}
+
+// TestSIPRequestCorpusPaths checks that the corpus reaches what its names
+// say: each request draws the final answer of its path.
+func TestSIPRequestCorpusPaths(t *testing.T) {
+	sink := sinkPort(t)
+	want := map[string]int{
+		"register": 200, "register-contact-expires-param": 423, "register-unregister-all": 200,
+		"register-wildcard-without-expires": 400, "register-query": 200, "register-bad-expires": 400,
+		"register-not-a-line": 403, "register-no-user": 400, "register-auth-challenge": 401,
+		"register-auth-wrong-response": 401, "register-auth-other-scheme": 401, "register-scanner": 0,
+		"invite-offhook": 200, "invite-offhook-auth": 401, "invite-no-sdp": 488, "invite-no-common-codec": 488,
+		"invite-not-a-line": 403, "invite-while-in-call": 486, "invite-same-call-id": 486,
+		"reinvite-in-call": 200, "ack-in-call": 0, "bye-in-call": 200, "bye-wrong-tag": 481, "bye-no-dialog": 481,
+		"cancel-no-transaction": 481, "info-dtmf-relay": 200, "info-dtmf-relay-star": 200,
+		"info-dtmf-relay-flash": 200, "info-dtmf": 200, "info-hook-flash": 200, "info-empty-keepalive": 200,
+		"info-unsupported-type": 415, "info-bad-signal": 400, "info-content-type-params": 200, "info-no-dialog": 481,
+		"options": 200, "subscribe-no-route": 405, "message-no-route": 405,
+	}
+	for name, code := range want {
+		t.Run(name, func(t *testing.T) {
+			auth, inCall, data := readCorpusFile(t, "testdata/fuzz/FuzzSIPRequest/"+name)
+			req, tx := serveOne(t, sink, auth, inCall, data)
+			if req == nil {
+				t.Fatal("never reached the handlers")
+			}
+			got := 0
+			if _, finals := tx.finals(); len(finals) == 1 {
+				got = finals[0].StatusCode
+			}
+			if got != code {
+				t.Fatalf("final answer %d, want %d", got, code)
+			}
+		})
+	}
+}
+
+// readCorpusFile reads a FuzzSIPRequest corpus entry.
+func readCorpusFile(t *testing.T, path string) (auth, inCall bool, data []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitN(string(b), "\n", 4)
+	if len(lines) < 4 || lines[0] != "go test fuzz v1" {
+		t.Fatalf("%s: not a corpus file", path)
+	}
+	q := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(lines[3]), "[]byte("), ")")
+	s, err := strconv.Unquote(q)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return lines[1] == "bool(true)", lines[2] == "bool(true)", []byte(s)
 }
 
 // FuzzInfoBody feeds arbitrary INFO bodies and content types to parseInfo:

@@ -26,15 +26,20 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, aor st
 		}
 		return s.cfg.Password(aor, authUser)
 	})
+	src, _ := sourceAddr(req)
 	switch res {
 	case authOK:
+		s.ban.Success(src)
 		return true
 	case authStale:
 		s.respond(tx, req, sip.StatusUnauthorized, "Unauthorized", nil, s.auth.challenge(true))
 	case authFailed:
 		s.AuthFailures.Add(1)
 		// One log line per failure, in a fixed form fail2ban can match.
-		s.log.Warn("SIP authentication failed", "source", req.Source(), "method", req.Method, "user", aor, "auth_user", authUser)
+		s.log.Warn(msgAuthFailed, "source", req.Source(), "method", req.Method, "user", aor, "auth_user", authUser)
+		if s.ban.Fail(src) {
+			logBanned(s.log, req.Source(), s.ban.Policy())
+		}
 		s.respond(tx, req, sip.StatusUnauthorized, "Unauthorized", nil, s.auth.challenge(false))
 	default:
 		s.respond(tx, req, sip.StatusUnauthorized, "Unauthorized", nil, s.auth.challenge(false))

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -34,6 +35,9 @@ type Config struct {
 	Advertise netip.Addr
 	// Allowed reports whether a source may talk to us at all; nil allows all.
 	Allowed func(netip.Addr) bool
+	// Ban limits failed authentications per source (DefaultBanPolicy when
+	// zero).
+	Ban BanPolicy
 
 	AuthEnabled   bool
 	Realm         string
@@ -79,6 +83,9 @@ type Server struct {
 	tcpAddr netip.AddrPort
 
 	msgs *messageLog // the last SIP messages, for diagnostics
+	ban  *Limiter    // failed-authentication bans
+
+	refused refusals // sources outside the allow-list already logged
 
 	// AuthFailures counts refused digest authentications.
 	AuthFailures atomic.Uint64
@@ -128,16 +135,29 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Lines == nil || cfg.Ports == nil {
 		return nil, errors.New("sipserver: Lines and Ports are required")
 	}
+	if cfg.Ban.MaxFailures == 0 {
+		exempt := cfg.Ban.Exempt
+		cfg.Ban = DefaultBanPolicy
+		cfg.Ban.Exempt = exempt
+	}
 	log := cfg.Logger.With("component", "sip")
-	// sipgo logs through the server's logger, at debug level for what is
-	// routine here (retransmitted responses of finished transactions).
-	sipLog := log.With("layer", "sipgo")
+	s := &Server{cfg: cfg, log: log, ban: NewLimiter(cfg.Ban, cfg.Now)}
+	// sipgo logs through the server's logger, one level lower: what it
+	// reports as errors (unparsable packets) is routine noise here.
+	sipLog := slog.New(demote{log.Handler()}).With("layer", "sipgo")
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.Name),
+		// Answers go back where requests came from; a request must never
+		// make us look up or connect to a host it names.
+		sipgo.WithUserAgentDNSResolver(noResolver),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
 			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
 				sipLog.Debug("response to no transaction (a retransmission)", "response", r.StartLine())
 			})),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)))
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog),
+			// Filters before parsing: sources outside ht802.host and banned
+			// sources cost one check, get no answer and no log line.
+			sip.WithTransportLayerReadFilter(s.readFilter),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: &sip.TransportTCP{DialerCreate: s.dialer}})))
 	if err != nil {
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
@@ -150,16 +170,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sip client: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{
-		cfg: cfg, log: log, ua: ua, srv: srv, cli: cli,
-		auth:     newDigestAuth(cfg.Realm, cfg.NonceLifetime, cfg.Now),
-		ctx:      ctx,
-		cancel:   cancel,
-		msgs:     &messageLog{ring: make([]Message, 200)},
-		dialogs:  map[string]*dialog{},
-		rings:    map[string]*ring{},
-		localIPs: map[netip.Addr]netip.Addr{},
-	}
+	s.ua, s.srv, s.cli = ua, srv, cli
+	s.auth = newDigestAuth(cfg.Realm, cfg.NonceLifetime, cfg.Now)
+	s.ctx, s.cancel = ctx, cancel
+	s.msgs = &messageLog{ring: make([]Message, 200)}
+	s.dialogs, s.rings, s.localIPs = map[string]*dialog{}, map[string]*ring{}, map[netip.Addr]netip.Addr{}
 	srv.OnRegister(s.guard(s.onRegister))
 	srv.OnInvite(s.guard(s.onInvite))
 	srv.OnAck(s.guard(s.onAck))
@@ -315,6 +330,89 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// readFilter drops datagrams and stream data from sources outside the
+// allow-list or banned, before sipgo parses them.
+func (s *Server) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
+	ap, err := netip.ParseAddrPort(p.RemoteAddr.String())
+	if err != nil {
+		return nil, nil
+	}
+	ip := ap.Addr().Unmap()
+	if s.cfg.Allowed != nil && !s.cfg.Allowed(ip) {
+		if s.refused.first(ip, s.cfg.Now()) {
+			s.log.Warn("SIP from a source not in ht802.host dropped (logged once per source per 10 minutes)",
+				"source", p.RemoteAddr.String(), "transport", p.Transport)
+		}
+		return nil, nil
+	}
+	if s.ban.Banned(ip) {
+		return nil, nil
+	}
+	return data, nil
+}
+
+// refusals remembers when sources were last logged as refused, so a
+// stranger's traffic is logged once per source and period, not per packet.
+type refusals struct {
+	mu   sync.Mutex // guards seen
+	seen map[netip.Addr]time.Time
+}
+
+func (r *refusals) first(ip netip.Addr, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil || len(r.seen) > 1024 {
+		r.seen = map[netip.Addr]time.Time{}
+	}
+	if t, ok := r.seen[ip]; ok && now.Sub(t) < 10*time.Minute {
+		return false
+	}
+	r.seen[ip] = now
+	return true
+}
+
+// dialer lets sipgo open TCP connections only to the address a line
+// registered from (to ring it after its connection closed): never to an
+// address a request merely named.
+func (s *Server) dialer(laddr net.Addr) net.Dialer {
+	return net.Dialer{Timeout: 10 * time.Second, LocalAddr: laddr,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			for _, st := range s.cfg.Lines.Status() {
+				if st.Registration != nil && sameHostPort(st.Registration.Source, address) {
+					return nil
+				}
+			}
+			return fmt.Errorf("sipserver: not connecting to %s: no line registered from there", address)
+		}}
+}
+
+func sameHostPort(a, b string) bool {
+	x, err1 := netip.ParseAddrPort(a)
+	y, err2 := netip.ParseAddrPort(b)
+	return err1 == nil && err2 == nil && x.Addr().Unmap() == y.Addr().Unmap() && x.Port() == y.Port()
+}
+
+// noResolver refuses every DNS lookup sipgo would make.
+var noResolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+	return nil, errors.New("sipserver: DNS lookups are disabled")
+}}
+
+// demote passes sipgo's log records on one level lower (errors become
+// warnings, warnings information, information debug).
+type demote struct{ slog.Handler }
+
+func (d demote) Enabled(ctx context.Context, l slog.Level) bool {
+	return d.Handler.Enabled(ctx, l-4)
+}
+
+func (d demote) Handle(ctx context.Context, r slog.Record) error {
+	r.Level -= 4
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d demote) WithAttrs(a []slog.Attr) slog.Handler { return demote{d.Handler.WithAttrs(a)} }
+func (d demote) WithGroup(n string) slog.Handler      { return demote{d.Handler.WithGroup(n)} }
+
 // guard applies the checks every request passes before any processing:
 // the source allow-list and a panic barrier so no request can take the
 // server down.
@@ -333,8 +431,11 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 			s.log.Warn("SIP request from a source not in ht802.host dropped", "method", req.Method, "source", req.Source())
 			return // no answer: do not help a scanner
 		}
+		if s.ban.Banned(src) {
+			return // banned: no answer, no log line (a flood must not fill the log)
+		}
 		if isScanner(req) {
-			s.log.Warn("SIP scanner dropped", "source", req.Source(), "user_agent", headerValue(req, "User-Agent"))
+			s.log.Warn(msgScanner, "source", req.Source(), "user_agent", headerValue(req, "User-Agent"))
 			return
 		}
 		h(req, tx)
