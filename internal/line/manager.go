@@ -97,16 +97,15 @@ type Manager struct {
 	// mu guards every field below. Lock order: mu, then the bus's lock
 	// (Publish is called with mu held and never blocks). mu is never held
 	// across network or file I/O; the Signaller is called after unlocking.
-	mu       sync.Mutex
-	lines    []*lineState // in order: configured first, then by first registration
-	byUser   map[string]*lineState
-	byID     map[string]*lineState
-	calls    map[string]*lineState // Call-ID -> line
-	rings    map[string]*lineState // ring id -> line
-	streams  map[string]*lineState // audio stream id -> line
-	sig      Signaller
-	closed   bool
-	saveWait chan struct{} // closed by the persister when stopped
+	mu      sync.Mutex
+	lines   []*lineState // in order: configured first, then by first registration
+	byUser  map[string]*lineState
+	byID    map[string]*lineState
+	calls   map[string]*lineState // Call-ID -> line
+	rings   map[string]*lineState // ring id -> line
+	streams map[string]*lineState // audio stream id -> line
+	sig     Signaller
+	closed  bool
 
 	dirty chan struct{} // wakes the persister; buffered 1
 	stop  chan struct{}

@@ -446,12 +446,6 @@ func (r *rtpPeer) packets() []rtp.Packet {
 	return append([]rtp.Packet(nil), r.pkts...)
 }
 
-func (r *rtpPeer) reset() {
-	r.mu.Lock()
-	r.pkts = nil
-	r.mu.Unlock()
-}
-
 // audio decodes the received audio packets of payload type pt.
 func (r *rtpPeer) audio(pt uint8) []int16 {
 	var out []int16
