@@ -17,7 +17,6 @@ import (
 
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/dsp"
-	"github.com/sip-phone-api/sipphone/internal/sim"
 )
 
 type audioStream struct {
@@ -193,16 +192,9 @@ func TestBaresipAudioBothWays(t *testing.T) {
 func TestLevelEventsAndLoopbackWithSimulator(t *testing.T) {
 	s := startServer(t, "audio: {level_events: 200ms}\n", "")
 	ev := s.events("?types=off_hook,audio_level")
-	ph, err := sim.New(sim.Config{Server: s.sipAddr()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ph := startSim(t, s.sipAddr())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := ph.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
 	ph.PlayTone(0, 1500, -10)
 	if err := ph.OffHook(ctx, 0); err != nil {
 		t.Fatal(err)
@@ -243,16 +235,9 @@ func TestLevelEventsAndLoopbackWithSimulator(t *testing.T) {
 func TestPlayWAV(t *testing.T) {
 	s := startServer(t, "", "")
 	ev := s.events("?types=off_hook,playback_done")
-	ph, err := sim.New(sim.Config{Server: s.sipAddr()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ph := startSim(t, s.sipAddr())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := ph.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
 	if code := s.do("POST", "/lines/phone1/play", "", nil); code != 409 && code != 400 && code != 422 {
 		t.Fatalf("play without a call = %d", code)
 	}

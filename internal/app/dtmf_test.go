@@ -201,16 +201,9 @@ func TestDTMFFromSimulatorAllMethods(t *testing.T) {
 		t.Run(string(c.method), func(t *testing.T) {
 			s := startServer(t, "", "")
 			ev := s.events("?types=dtmf,flash,off_hook,on_hook")
-			ph, err := sim.New(sim.Config{Server: s.sipAddr(), Lines: []sim.LineConfig{{User: "phone1", DTMF: c.method}}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ph := startSim(t, s.sipAddr(), sim.LineConfig{User: "phone1", DTMF: c.method})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := ph.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			defer ph.Close()
 			if err := ph.OffHook(ctx, 0); err != nil {
 				t.Fatal(err)
 			}

@@ -14,7 +14,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sip-phone-api/sipphone"
-	"github.com/sip-phone-api/sipphone/internal/sim"
 )
 
 // problemBody is an RFC 9457 problem as the API writes it.
@@ -169,16 +168,9 @@ func TestEventsWebSocketClientMessageIgnored(t *testing.T) {
 func TestAudioWebSocketHostileControl(t *testing.T) {
 	s := startServer(t, "", "")
 	ev := s.events("?types=off_hook")
-	ph, err := sim.New(sim.Config{Server: s.sipAddr()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ph := startSim(t, s.sipAddr())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := ph.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
 	if err := ph.OffHook(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
