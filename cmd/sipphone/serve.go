@@ -15,6 +15,7 @@ import (
 	"github.com/sip-phone-api/sipphone/internal/check"
 	"github.com/sip-phone-api/sipphone/internal/config"
 	"github.com/sip-phone-api/sipphone/internal/logging"
+	"github.com/sip-phone-api/sipphone/internal/sipserver"
 )
 
 // serve runs the server until ctx ends (SIGINT/SIGTERM), then shuts down.
@@ -47,7 +48,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return usageError{err}
 	}
 	defer closeLog.Close()
-	sip.SetDefaultLogger(log.With("layer", "sipgo")) // sipgo's few process-wide log lines
+	sip.SetDefaultLogger(sipserver.LibraryLogger(log)) // sipgo's few process-wide log lines
 	a, err := app.New(cfg, log, version)
 	if err != nil {
 		return usageError{err}

@@ -45,7 +45,7 @@ func startBaresipIn(t *testing.T, dir, server, user, password, answermode, extra
 	bin := peers.Require(t, "baresip", "baresip-core")
 	wav := filepath.Join(dir, "tone.wav")
 	writeToneWAV(t, wav, 440, 120*time.Second)
-	sipPort := peers.FreeUDPPort(t)
+	sipPort := freeSIPPort(t)
 	ctrlPort := peers.FreeUDPPort(t)
 	conf := fmt.Sprintf(`module_path /usr/lib/baresip/modules
 sip_listen 127.0.0.1:%d
@@ -249,5 +249,19 @@ func TestBaresipSendsKeys(t *testing.T) {
 	defer cancel()
 	if _, b, err := ev.c.Read(ctx); err == nil {
 		t.Fatalf("unexpected extra event %s", b)
+	}
+}
+
+// freeSIPPort returns a port free for baresip's SIP listeners: UDP and TCP
+// on the port, and TCP on the next one (its TLS transport).
+func freeSIPPort(t *testing.T) int {
+	for {
+		p := peers.FreeUDPPort(t)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p
 	}
 }

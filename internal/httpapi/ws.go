@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -141,6 +142,14 @@ func eventsWS(d Deps) http.HandlerFunc {
 					return
 				}
 				if err := send(&e); err != nil {
+					if errors.Is(err, context.DeadlineExceeded) || sub.Overflowed() {
+						// Not reading: dropped like an overflowing client.
+						if d.Clients != nil {
+							d.Clients.Dropped.Add(1)
+						}
+						log.Warn("event client too slow; disconnected", "write_timeout", writeTimeout)
+						return
+					}
 					log.Debug("event client write failed", "err", err)
 					return
 				}

@@ -397,6 +397,12 @@ var noResolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, strin
 	return nil, errors.New("sipserver: DNS lookups are disabled")
 }}
 
+// LibraryLogger returns the logger to give sipgo's process-wide default
+// (sip.SetDefaultLogger): log's handler, one level lower.
+func LibraryLogger(log *slog.Logger) *slog.Logger {
+	return slog.New(demote{log.Handler()}).With("layer", "sipgo")
+}
+
 // demote passes sipgo's log records on one level lower (errors become
 // warnings, warnings information, information debug).
 type demote struct{ slog.Handler }
