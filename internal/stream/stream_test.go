@@ -186,11 +186,12 @@ func (p *phone) send(to netip.AddrPort, pcm []int16) {
 	p.conn.WriteToUDPAddrPort(b, to)
 }
 
-// drain discards what the server sent so far.
+// drain discards what the server sent so far. The server sends a packet
+// every 20 ms, so the wait must be much shorter than that to end.
 func (p *phone) drain() {
 	buf := make([]byte, 1500)
 	for {
-		p.conn.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+		p.conn.SetReadDeadline(time.Now().Add(2 * time.Millisecond))
 		if _, _, err := p.conn.ReadFromUDPAddrPort(buf); err != nil {
 			return
 		}
