@@ -18,6 +18,5 @@ func TestMain(m *testing.M) {
 		// net/http keeps idle client connections' goroutines for reuse.
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)
 }

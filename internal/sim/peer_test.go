@@ -60,7 +60,7 @@ const testRealm = "sim.test"
 func newPeer(t testing.TB, transport string) *peer {
 	t.Helper()
 	leakOpt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, leakOpt) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOpt, sipgoLateConn) })
 	log := slog.New(slog.DiscardHandler)
 	down := &atomic.Bool{}
 	ua, err := sipgo.NewUA(
