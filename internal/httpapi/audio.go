@@ -237,6 +237,12 @@ func audioWS(d Deps) http.HandlerFunc {
 		if st.Listener != nil {
 			chunks = st.Listener.C()
 		}
+		// A client that cannot take a frame for writeTimeout is cut off. One
+		// timer per connection, re-armed per frame, costs nothing per frame
+		// (a context per frame would allocate on the audio path).
+		watchdog := time.AfterFunc(time.Hour, func() { c.CloseNow() })
+		watchdog.Stop()
+		defer watchdog.Stop()
 		for {
 			select {
 			case ch, ok := <-chunks:
@@ -244,9 +250,9 @@ func audioWS(d Deps) http.HandlerFunc {
 					chunks = nil
 					continue
 				}
-				wctx, wcancel := context.WithTimeout(ctx, writeTimeout)
-				err := c.Write(wctx, websocket.MessageBinary, ch.Data)
-				wcancel()
+				watchdog.Reset(writeTimeout)
+				err := c.Write(ctx, websocket.MessageBinary, ch.Data)
+				watchdog.Stop()
 				captured := ch.Captured
 				st.Listener.Release(ch)
 				if err != nil {

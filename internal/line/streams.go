@@ -175,6 +175,10 @@ func (m *Manager) Play(lineID string, pcm []int16) (string, string, error) {
 	if l.media == nil {
 		return "", l.id, fmt.Errorf("%w: line %q has no call", sipphone.ErrNoCall, l.id)
 	}
+	if len(pcm) > stream.DefaultQueue {
+		return "", l.id, fmt.Errorf("%w: the file plays %v; at most %v can be played at once", sipphone.ErrInvalid,
+			time.Duration(len(pcm))*time.Second/8000, time.Duration(stream.DefaultQueue)*time.Second/8000)
+	}
 	id := newID()
 	media, lineID := l.media, l.id
 	var sp *stream.Speaker

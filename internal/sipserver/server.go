@@ -23,6 +23,7 @@ import (
 
 	"github.com/sip-phone-api/sipphone/internal/line"
 	"github.com/sip-phone-api/sipphone/internal/rtp"
+	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 // Config configures a Server.
@@ -84,6 +85,8 @@ type Server struct {
 
 	msgs *messageLog // the last SIP messages, for diagnostics
 	ban  *Limiter    // failed-authentication bans
+	// clock sends every call's RTP from one goroutine.
+	clock *stream.Clock
 
 	refused refusals // sources outside the allow-list already logged
 
@@ -173,6 +176,7 @@ func New(cfg Config) (*Server, error) {
 	s.ua, s.srv, s.cli = ua, srv, cli
 	s.auth = newDigestAuth(cfg.Realm, cfg.NonceLifetime, cfg.Now)
 	s.ctx, s.cancel = ctx, cancel
+	s.clock = stream.NewClock(time.Duration(cfg.PTime) * time.Millisecond)
 	s.msgs = &messageLog{ring: make([]Message, 200)}
 	s.dialogs, s.rings, s.localIPs = map[string]*dialog{}, map[string]*ring{}, map[netip.Addr]netip.Addr{}
 	srv.OnRegister(s.guard(s.onRegister))
@@ -327,6 +331,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.ua.Close()
 	<-done
 	s.wg.Wait()
+	s.clock.Close()
 	return nil
 }
 

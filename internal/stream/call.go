@@ -49,6 +49,9 @@ type Config struct {
 	InbandDTMF bool
 	OnPress    func(Press)
 	OnTimeout  func()
+	// Clock, when set and of the call's ptime, paces sending for many calls
+	// from one goroutine.
+	Clock *Clock
 	// ObserveCapture and ObservePlayback, when set, also receive every
 	// latency sample (process-wide histograms); they must not block.
 	ObserveCapture, ObservePlayback func(time.Duration)
@@ -82,11 +85,17 @@ type Call struct {
 	statsMu sync.Mutex // guards jb
 	jb      jitter.Stats
 
+	clock   *Clock      // paces sending; nil when the call has its own goroutine
+	stopped atomic.Bool // set by Close before the socket closes
+	mix     []int16     // send scratch, used only by sendTick
+	payload []byte
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-// Start runs the call's media goroutines: one reads RTP, one sends.
+// Start runs the call's media: a goroutine reads RTP; packets are sent by
+// cfg.Clock, or by a goroutine of the call's own.
 func Start(cfg Config) (*Call, error) {
 	if cfg.PTime <= 0 {
 		cfg.PTime = 20 * time.Millisecond
@@ -103,16 +112,22 @@ func Start(cfg Config) (*Call, error) {
 	default:
 		return nil, errors.New("stream: codec must be PCMU or PCMA")
 	}
-	loop, err := NewSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {})
+	loop, err := newSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {}, 3200, 3200)
 	if err != nil {
 		return nil, err
 	}
 	// Loopback is a live source: two frames of margin, at most 200 ms.
 	loop.startAt, loop.maxQueue = 2*c.frameSamples, 1600
 	c.loop = loop
-	c.wg.Add(2)
+	c.mix, c.payload = make([]int16, c.frameSamples), make([]byte, c.frameSamples)
+	c.wg.Add(1)
 	go c.receive()
-	go c.send()
+	if k := cfg.Clock; k != nil && k.period == cfg.PTime && k.add(c) {
+		c.clock = k
+	} else {
+		c.wg.Add(1)
+		go c.send()
+	}
 	return c, nil
 }
 
@@ -126,6 +141,10 @@ func (c *Call) Close() {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	c.stopped.Store(true)
+	if c.clock != nil {
+		c.clock.remove(c)
+	}
 	close(c.stop)
 	c.sess.Close()
 	c.wg.Wait()
@@ -437,11 +456,10 @@ func (c *Call) receive() {
 
 var now = time.Now
 
-// send is the media goroutine for the phone's ear: one packet every ptime.
+// send is the media goroutine for the phone's ear when no shared Clock
+// paces the call: one packet every ptime.
 func (c *Call) send() {
 	defer c.wg.Done()
-	mix := make([]int16, c.frameSamples)
-	payload := make([]byte, c.frameSamples)
 	t := time.NewTicker(c.cfg.PTime)
 	defer t.Stop()
 	for {
@@ -449,17 +467,103 @@ func (c *Call) send() {
 		case <-c.stop:
 			return
 		case <-t.C:
-		}
-		n := c.mixFrame(mix, payload)
-		if err := c.sess.Send(c.cfg.PT, payload[:n], uint32(n)); err != nil {
-			select {
-			case <-c.stop:
-				return
-			default:
-			}
-			c.log.Debug("RTP send failed", "err", err)
+			c.sendTick()
 		}
 	}
+}
+
+// sendTick sends the phone one packet of what it should hear now. Only
+// one goroutine (the call's own or its Clock's) calls it.
+func (c *Call) sendTick() {
+	if c.stopped.Load() {
+		return
+	}
+	n := c.mixFrame(c.mix, c.payload)
+	if err := c.sess.Send(c.cfg.PT, c.payload[:n], uint32(n)); err != nil && !c.stopped.Load() {
+		c.log.Debug("RTP send failed", "err", err)
+	}
+}
+
+// Clock sends the packets of every call with its period from one
+// goroutine, so that many calls cost one timer wake-up per period instead
+// of one each (at 500 calls, 25,000 fewer wake-ups a second).
+type Clock struct {
+	period time.Duration
+
+	// mu guards calls and running; it is not held while calls send.
+	mu      sync.Mutex
+	calls   []*Call
+	running bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewClock returns a clock ticking every period. It starts its goroutine
+// with the first call and stops at Close.
+func NewClock(period time.Duration) *Clock {
+	return &Clock{period: period, stop: make(chan struct{})}
+}
+
+func (k *Clock) add(c *Call) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	select {
+	case <-k.stop:
+		return false
+	default:
+	}
+	k.calls = append(k.calls, c)
+	if !k.running {
+		k.running = true
+		k.wg.Add(1)
+		go k.run()
+	}
+	return true
+}
+
+func (k *Clock) remove(c *Call) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, x := range k.calls {
+		if x == c {
+			k.calls = append(k.calls[:i:i], k.calls[i+1:]...)
+			return
+		}
+	}
+}
+
+func (k *Clock) run() {
+	defer k.wg.Done()
+	t := time.NewTicker(k.period)
+	defer t.Stop()
+	var batch []*Call
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-t.C:
+		}
+		k.mu.Lock()
+		batch = append(batch[:0], k.calls...)
+		k.mu.Unlock()
+		for _, c := range batch {
+			c.sendTick()
+		}
+		clear(batch) // do not keep ended calls alive
+	}
+}
+
+// Close stops the clock; calls still on it stop sending.
+func (k *Clock) Close() {
+	k.mu.Lock()
+	select {
+	case <-k.stop:
+	default:
+		close(k.stop)
+	}
+	k.mu.Unlock()
+	k.wg.Wait()
 }
 
 // mixFrame mixes one frame of what the phone should hear into mix and

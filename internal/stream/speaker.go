@@ -41,6 +41,7 @@ type Speaker struct {
 	// dropped), so latency cannot grow. Zero for client speakers.
 	startAt, maxQueue int
 	playing           bool
+	limit             int // the queue's largest size, in samples
 }
 
 type mark struct {
@@ -57,7 +58,13 @@ const DefaultQueue = 120 * 8000
 // NewSpeaker returns a speaker for audio in format at rate. onMark is
 // called (from the media goroutine, or from Clear) when a mark is reached.
 func NewSpeaker(format dsp.Format, rate int, onMark func(name string, cleared bool)) (*Speaker, error) {
-	s := &Speaker{format: format, rate: rate, onMark: onMark, ring: make([]int16, DefaultQueue)}
+	return newSpeaker(format, rate, onMark, 8000, DefaultQueue)
+}
+
+// newSpeaker starts with a queue of initial samples that grows, doubling,
+// up to limit as a client gets ahead of real time.
+func newSpeaker(format dsp.Format, rate int, onMark func(name string, cleared bool), initial, limit int) (*Speaker, error) {
+	s := &Speaker{format: format, rate: rate, onMark: onMark, ring: make([]int16, initial), limit: limit}
 	if rate != 8000 {
 		rs, err := dsp.NewResampler(rate, 8000)
 		if err != nil {
@@ -121,6 +128,9 @@ func (s *Speaker) queue(pcm []int16) error {
 		s.size -= drop
 		s.played += uint64(drop)
 	}
+	if need := s.size + len(pcm); need > len(s.ring) && len(s.ring) < s.limit {
+		s.grow(min(max(need, 2*len(s.ring)), s.limit))
+	}
 	free := len(s.ring) - s.size
 	dropped := len(pcm) > free
 	if dropped {
@@ -135,6 +145,16 @@ func (s *Speaker) queue(pcm []int16) error {
 		return ErrQueueFull
 	}
 	return nil
+}
+
+// grow moves the queued audio into a larger ring (only while a client is
+// ahead of real time; not in steady state).
+func (s *Speaker) grow(n int) {
+	ring := make([]int16, n)
+	first := min(s.size, len(s.ring)-s.head)
+	copy(ring, s.ring[s.head:s.head+first])
+	copy(ring[first:], s.ring[:s.size-first])
+	s.ring, s.head = ring, 0
 }
 
 // Push queues 8 kHz samples; excess beyond the queue is dropped.

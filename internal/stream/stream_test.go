@@ -508,3 +508,45 @@ func TestFastClientPlaysAtRealTimeWithoutGaps(t *testing.T) {
 		t.Fatalf("2 s of audio went out in %v", d)
 	}
 }
+
+// TestClockPacesManyCalls: calls on one Clock each get a continuous
+// stream; a call that ends leaves the others going.
+func TestClockPacesManyCalls(t *testing.T) {
+	clock := NewClock(20 * time.Millisecond)
+	defer clock.Close()
+	var phones []*phone
+	var calls []*Call
+	for i := 0; i < 3; i++ {
+		ph := newPhone(t)
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Start(Config{Session: rtp.NewSession(conn, ph.addr(), netip.Addr{}), Codec: "PCMU", EventPT: -1,
+			PTime: 20 * time.Millisecond, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.clock != clock {
+			t.Fatal("call not on the clock")
+		}
+		phones, calls = append(phones, ph), append(calls, c)
+	}
+	for i, ph := range phones {
+		if got := ph.receive(1600); len(got) < 1600 {
+			t.Fatalf("phone %d: %d samples", i, len(got))
+		}
+	}
+	calls[0].Close()
+	for _, ph := range phones[1:] {
+		ph.drain()
+		if got := ph.receive(800); len(got) < 800 {
+			t.Fatal("the other calls stopped with the first")
+		}
+	}
+	calls[1].Close()
+	calls[2].Close()
+	if n := len(clock.calls); n != 0 {
+		t.Fatalf("%d calls left on the clock", n)
+	}
+}
