@@ -15,6 +15,7 @@ import (
 	"github.com/sip-phone-api/sipphone/internal/audiotest"
 	"github.com/sip-phone-api/sipphone/internal/check"
 	"github.com/sip-phone-api/sipphone/internal/dtmf"
+	"github.com/sip-phone-api/sipphone/internal/loadtest"
 	"github.com/sip-phone-api/sipphone/internal/sim"
 )
 
@@ -47,6 +48,7 @@ const usage = `usage: sipphone [serve] [--config FILE]   run the server (default
        sipphone sim --server HOST:PORT    run a simulated HT802 (see sipphone sim --help)
        sipphone audiotest [--json] [--api URL]  test audio end to end: levels, SNR, latency (see --help)
        sipphone dtmf detect [--json] FILE.wav   list the DTMF keys in a recording (- reads stdin)
+       sipphone loadtest [--calls 1,10,100,500] [--duration 10s]  measure call media under load (see --help)
        sipphone --version                 print the version
 `
 
@@ -73,6 +75,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return nil
 		case "dtmf":
 			if err := dtmf.RunCLIWithStdin(ctx, args[1:], stdin, stdout, stderr); err != nil {
+				return usageIfFlag(err)
+			}
+			return nil
+		case "loadtest":
+			if err := loadtest.RunCLI(ctx, args[1:], stdout, stderr); err != nil {
 				return usageIfFlag(err)
 			}
 			return nil
