@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,9 +13,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sip-phone-api/sipphone/internal/testlog"
 
 	"github.com/coder/websocket"
 
@@ -32,24 +32,7 @@ type testServer struct {
 	lastBody string // body of the last answer to do
 	cfg      *config.Config
 	state    string
-	logs     *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs     *testlog.Buffer
 }
 
 // baseYAML is the configuration every test starts from; %s is the state file.
@@ -81,7 +64,7 @@ func startServer(t *testing.T, extra, stateFile string) *testServer {
 	if err := cfg.ApplyEnv(func(k string) string { return ports[k] }); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := New(cfg, log, "test")
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sip-phone-api/sipphone/internal/config"
+	"github.com/sip-phone-api/sipphone/internal/testlog"
 )
 
 var updateTorture = flag.Bool("update-torture", false, "rewrite testdata/rfc4475/README.md from the expectations in torture_test.go")
@@ -259,7 +260,7 @@ lines: [{id: kitchen, user: phone1}]
 
 // tortureServer starts a server like startServer, for use off the test
 // goroutine: errors are returned.
-func tortureServer(dir string, logs *syncBuffer) (*App, error) {
+func tortureServer(dir string, logs *testlog.Buffer) (*App, error) {
 	base := 20000 + 2*rand.IntN(20000)
 	cfg, err := config.Parse([]byte(fmt.Sprintf(tortureYAML, filepath.Join(dir, "state.json"), base, base+9)), "test.yml")
 	if err != nil {
@@ -275,7 +276,7 @@ func tortureServer(dir string, logs *syncBuffer) (*App, error) {
 // tortureOne sends msg over network to a fresh server and returns the
 // final status code it answered, "none", or what went wrong.
 func tortureOne(dir string, msg []byte, network string) string {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	a, err := tortureServer(dir, logs)
 	if err != nil {
 		return "start failed: " + err.Error()

@@ -5,33 +5,16 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/sip-phone-api/sipphone/internal/testlog"
 
 	"github.com/emiago/sipgo/sip"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while RunCLI writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestCLIScriptedCall(t *testing.T) {
 	pr := newPeer(t, "udp")
-	var out, errOut syncBuffer
+	var out, errOut testlog.Buffer
 	err := RunCLI(testCtx(t), []string{
 		"--server", pr.addr(), "--user", "phone1", "--password", "secret", "--dtmf", "info",
 		"--script", "offhook; digits 12; tone 1000 -20; wait 100ms; status; onhook",
@@ -52,7 +35,7 @@ func TestCLIScriptedCall(t *testing.T) {
 
 func TestCLIInteractive(t *testing.T) {
 	pr := newPeer(t, "udp")
-	var out, errOut syncBuffer
+	var out, errOut testlog.Buffer
 	stdin := strings.NewReader("help\nfrobnicate\nanswer-mode never 1\ntone 440 -10 3\nstatus\nquit\noffhook\n")
 	err := RunCLI(testCtx(t), []string{"--server", pr.addr(), "--password", "secret"}, stdin, &out, &errOut)
 	if err != nil {
@@ -75,7 +58,7 @@ func TestCLIInteractive(t *testing.T) {
 
 func TestCLIAnswersIncomingCall(t *testing.T) {
 	pr := newPeer(t, "udp")
-	var out, errOut syncBuffer
+	var out, errOut testlog.Buffer
 	ctx := testCtx(t)
 	done := make(chan error, 1)
 	go func() {

@@ -2,7 +2,6 @@ package sipserver
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,9 +16,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sip-phone-api/sipphone/internal/testlog"
 
 	"github.com/sip-phone-api/sipphone/internal/line"
 	"github.com/sip-phone-api/sipphone/internal/rtp"
@@ -28,29 +28,11 @@ import (
 // filterFile is the fail2ban filter shipped for sipphone.
 const filterFile = "../../deploy/fail2ban/filter.d/sipphone.conf"
 
-// lockedBuffer is a log destination safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startLogged starts a real server on host with digest authentication
 // (phone1 / secret), logging in both slog formats at once.
-func startLogged(t *testing.T, host netip.Addr) (s *Server, text, js *lockedBuffer) {
+func startLogged(t *testing.T, host netip.Addr) (s *Server, text, js *testlog.Buffer) {
 	t.Helper()
-	text, js = &lockedBuffer{}, &lockedBuffer{}
+	text, js = &testlog.Buffer{}, &testlog.Buffer{}
 	ho := &slog.HandlerOptions{Level: slog.LevelDebug}
 	log := slog.New(slog.NewMultiHandler(slog.NewTextHandler(text, ho), slog.NewJSONHandler(js, ho)))
 	lines, err := line.New(line.Config{Lines: []line.LineConfig{{ID: "kitchen", User: "phone1"}}, Logger: log})
@@ -146,7 +128,7 @@ func (c *sipClient) response() string {
 }
 
 // waitLog polls buf until it contains n occurrences of want.
-func waitLog(t *testing.T, buf *lockedBuffer, want string, n int) {
+func waitLog(t *testing.T, buf *testlog.Buffer, want string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for strings.Count(buf.String(), want) < n {

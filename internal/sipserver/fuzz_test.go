@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sip-phone-api/sipphone/internal/testlog"
+
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
@@ -88,12 +90,12 @@ const fuzzPhone = "127.0.0.1:5062"
 type fuzzServer struct {
 	s      *Server
 	lines  *line.Manager
-	logs   *lockedBuffer
+	logs   *testlog.Buffer
 	routes map[sip.RequestMethod]sipgo.RequestHandler
 }
 
 func newFuzzServer(t *testing.T) *fuzzServer {
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lines, err := line.New(line.Config{Lines: []line.LineConfig{{ID: "kitchen", User: "phone1"}}, Logger: log})
 	if err != nil {
