@@ -231,7 +231,7 @@ func audioWS(d Deps) http.HandlerFunc {
 		text := make(chan controlMessage, 16)
 		go func() {
 			defer cancel()
-			readAudio(ctx, c, st, text, log)
+			readAudio(ctx, c, st, text)
 		}()
 		var chunks <-chan *stream.Chunk
 		if st.Listener != nil {
@@ -285,48 +285,58 @@ func audioWS(d Deps) http.HandlerFunc {
 
 // readAudio takes the client's frames: binary audio for the speaker, text
 // control messages. Unknown messages get an error message, not a close.
-func readAudio(ctx context.Context, c *websocket.Conn, st *line.Stream, replies chan<- controlMessage, log interface {
-	Debug(string, ...any)
-}) {
-	reply := func(m controlMessage) {
-		select {
-		case replies <- m:
-		default:
-		}
-	}
+func readAudio(ctx context.Context, c *websocket.Conn, st *line.Stream, replies chan<- controlMessage) {
 	for {
 		typ, b, err := c.Read(ctx)
 		if err != nil {
 			return
 		}
-		if typ == websocket.MessageBinary {
-			if st.Speaker == nil {
-				reply(controlMessage{Type: "error", Message: "this stream's direction is \"in\": audio from the client is not played"})
-				continue
+		if reply, ok := clientMessage(st.Speaker, typ == websocket.MessageBinary, b); ok {
+			select {
+			case replies <- reply:
+			default: // a client that does not read its replies loses some
 			}
-			if err := st.Speaker.Write(b); err != nil {
-				reply(controlMessage{Type: "error", Message: err.Error()})
-			}
-			continue
-		}
-		var m controlMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			reply(controlMessage{Type: "error", Message: "control messages are JSON: {\"type\":\"clear\"} or {\"type\":\"mark\",\"name\":\"...\"}"})
-			continue
-		}
-		switch {
-		case st.Speaker == nil && (m.Type == "clear" || m.Type == "mark"):
-			reply(controlMessage{Type: "error", Message: m.Type + " needs a stream with direction out or both"})
-		case m.Type == "clear":
-			st.Speaker.Clear()
-		case m.Type == "mark" && m.Name != "":
-			st.Speaker.Mark(m.Name)
-		case m.Type == "mark":
-			reply(controlMessage{Type: "error", Message: "mark needs a name"})
-		default:
-			reply(controlMessage{Type: "error", Message: fmt.Sprintf("unknown message type %q; known: clear, mark", m.Type)})
 		}
 	}
+}
+
+// maxMarkName bounds a mark's name (it is echoed back).
+const maxMarkName = 256
+
+// clientMessage handles one message from an audio client: binary audio
+// for the speaker (nil for an "in" stream), or a text control message. It
+// returns the reply to send, if any. Nothing a client sends closes the
+// stream: mistakes get an error message.
+func clientMessage(sp *stream.Speaker, binary bool, b []byte) (controlMessage, bool) {
+	fail := func(msg string) (controlMessage, bool) { return controlMessage{Type: "error", Message: msg}, true }
+	if binary {
+		if sp == nil {
+			return fail("this stream's direction is \"in\": audio from the client is not played")
+		}
+		if err := sp.Write(b); err != nil {
+			return fail(err.Error())
+		}
+		return controlMessage{}, false
+	}
+	var m controlMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fail("control messages are JSON: {\"type\":\"clear\"} or {\"type\":\"mark\",\"name\":\"...\"}")
+	}
+	switch {
+	case m.Type != "clear" && m.Type != "mark":
+		return fail(fmt.Sprintf("unknown message type %q; known: clear, mark", m.Type))
+	case sp == nil:
+		return fail(m.Type + " needs a stream with direction out or both")
+	case m.Type == "clear":
+		sp.Clear()
+	case m.Name == "":
+		return fail("mark needs a name")
+	case len(m.Name) > maxMarkName:
+		return fail(fmt.Sprintf("mark name longer than %d bytes", maxMarkName))
+	default:
+		sp.Mark(m.Name)
+	}
+	return controlMessage{}, false
 }
 
 func writeJSON(ctx context.Context, c *websocket.Conn, v any) error {

@@ -550,3 +550,35 @@ func TestClockPacesManyCalls(t *testing.T) {
 		t.Fatalf("%d calls left on the clock", n)
 	}
 }
+
+// FuzzReceivePacket: any datagram that parses as RTP, audio or
+// telephone-event, goes through the receive path without a panic.
+func FuzzReceivePacket(f *testing.F) {
+	for _, p := range benchPackets(2) {
+		b, _ := p.Marshal()
+		f.Add(b)
+	}
+	ev := pionrtp.Packet{Header: pionrtp.Header{Version: 2, PayloadType: 101, Marker: true, Timestamp: 8000}, Payload: []byte{5, 0x8a, 0, 160}}
+	b, _ := ev.Marshal()
+	f.Add(b)
+	f.Add([]byte{0x80, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, ls := benchCall(t, 2)
+		r := c.newRx()
+		var pkt pionrtp.Packet
+		if err := pkt.Unmarshal(data); err != nil {
+			return
+		}
+		now := time.Now()
+		r.packet(&pkt, now)
+		pkt.SequenceNumber++
+		pkt.Timestamp += 160
+		r.packet(&pkt, now.Add(20*time.Millisecond))
+		r.tick(now.Add(2 * time.Second))
+		for _, l := range ls {
+			for len(l.C()) > 0 {
+				l.Release(<-l.C())
+			}
+		}
+	})
+}
