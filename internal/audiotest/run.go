@@ -514,7 +514,11 @@ func latencies(found []int, sent []time.Time, arrivedAt func(int) (time.Time, bo
 			continue
 		}
 		if at, ok := arrivedAt(on); ok {
-			res.MS = append(res.MS, round(at.Sub(sent[i]).Seconds()*1000, 1))
+			// The send time comes from polling the phone's packet count, so
+			// a frame can be seen to arrive a fraction of a millisecond
+			// "before" its packet left; below the measurement's resolution
+			// that reads as 0.
+			res.MS = append(res.MS, max(0, round(at.Sub(sent[i]).Seconds()*1000, 1)))
 		}
 	}
 	if len(found) < len(sent) {
