@@ -129,7 +129,12 @@ func audioRoutes(api huma.API, d Deps) {
 			if err != nil {
 				return nil, httpError(err)
 			}
-			go expireUnconnected(d, st)
+			// A stream nobody connects to is stopped; a timer, not a goroutine.
+			time.AfterFunc(connectTimeout, func() {
+				if !st.Connected() {
+					d.Lines.StopStream(st.ID, "not_connected") // an error when it already stopped: nothing to do
+				}
+			})
 			return &audioStartOutput{Body: AudioStream{StreamID: st.ID, Line: st.LineID, WSURL: d.wsURL(requestHost(ctx)) + "/audio/" + st.ID,
 				Direction: b.Direction, Format: f.String(), SampleRate: b.SampleRate, FrameMS: b.FrameMS}}, nil
 		})
@@ -177,19 +182,6 @@ func audioRoutes(api huma.API, d Deps) {
 
 // connectTimeout stops a stream nobody connected to.
 const connectTimeout = 30 * time.Second
-
-func expireUnconnected(d Deps, st *line.Stream) {
-	t := time.NewTimer(connectTimeout)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		if !st.Connected() {
-			d.Lines.StopStream(st.ID, "not_connected")
-		}
-	case <-st.Done():
-	case <-d.Shutdown:
-	}
-}
 
 // controlMessage is a text message on an audio WebSocket.
 type controlMessage struct {
