@@ -107,9 +107,10 @@ type Manager struct {
 	sig     Signaller
 	closed  bool
 
-	dirty chan struct{} // wakes the persister; buffered 1
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	dirty    chan struct{}    // wakes the persister; buffered 1
+	finished chan playbackEnd // playbacks whose audio has been sent
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // New builds a manager and restores persisted lines from cfg.StatePath.
@@ -125,17 +126,18 @@ func New(cfg Config) (*Manager, error) {
 		cfg.RingTimeout = 30 * time.Second
 	}
 	m := &Manager{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "line"),
-		bus:     cfg.Bus,
-		now:     cfg.Now,
-		byUser:  map[string]*lineState{},
-		byID:    map[string]*lineState{},
-		calls:   map[string]*lineState{},
-		rings:   map[string]*lineState{},
-		streams: map[string]*lineState{},
-		dirty:   make(chan struct{}, 1),
-		stop:    make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "line"),
+		bus:      cfg.Bus,
+		now:      cfg.Now,
+		byUser:   map[string]*lineState{},
+		byID:     map[string]*lineState{},
+		calls:    map[string]*lineState{},
+		rings:    map[string]*lineState{},
+		streams:  map[string]*lineState{},
+		dirty:    make(chan struct{}, 1),
+		finished: make(chan playbackEnd, 256),
+		stop:     make(chan struct{}),
 	}
 	for _, lc := range cfg.Lines {
 		l := &lineState{id: lc.ID, user: lc.User, displayName: lc.DisplayName, configured: true, state: sipphone.StateUnregistered}
@@ -221,12 +223,17 @@ func (m *Manager) markDirty() {
 	}
 }
 
+// persist is the manager's one goroutine: it writes the state file when
+// it changed, and finishes playbacks (whose end is noticed by the media
+// send loop, which must not take the manager's lock).
 func (m *Manager) persist() {
 	defer m.wg.Done()
 	for {
 		select {
 		case <-m.dirty:
 			m.save()
+		case p := <-m.finished:
+			m.finishPlayback(p)
 		case <-m.stop:
 			m.save()
 			return

@@ -183,18 +183,16 @@ func (m *Manager) Play(lineID string, pcm []int16) (string, string, error) {
 	media, lineID := l.media, l.id
 	var sp *stream.Speaker
 	sp, err = stream.NewSpeaker(dsp.FormatPCM16, 8000, func(_ string, cleared bool) {
-		// Called by the media send loop: finish on another goroutine so no
-		// media lock is held while the manager's is taken.
-		go func() {
-			media.RemoveSpeaker(sp)
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			reason := "finished"
-			if cleared {
-				reason = "stopped"
-			}
-			m.publish(sipphone.Event{Type: sipphone.EventPlaybackDone, Line: lineID, PlaybackID: id, Reason: reason})
-		}()
+		// Called by the media send loop with the call's media lock held:
+		// hand the end over to the manager's goroutine, never waiting (it
+		// takes that lock to remove the speaker). Should 256 playbacks end
+		// at once, the hand-over waits on a goroutine of its own.
+		end := playbackEnd{id: id, line: lineID, media: media, speaker: sp, cleared: cleared}
+		select {
+		case m.finished <- end:
+		default:
+			go func() { m.finished <- end }()
+		}
 	})
 	if err != nil {
 		return "", l.id, err
@@ -223,4 +221,25 @@ func (m *Manager) PublishLevels() {
 			LevelIn:  &sipphone.Level{RMS: st.LevelIn.RMS, Peak: st.LevelIn.Peak},
 			LevelOut: &sipphone.Level{RMS: st.LevelOut.RMS, Peak: st.LevelOut.Peak}})
 	}
+}
+
+// playbackEnd is a playback whose audio has all been sent (or cleared).
+type playbackEnd struct {
+	id, line string
+	media    *stream.Call
+	speaker  *stream.Speaker
+	cleared  bool
+}
+
+// finishPlayback removes a finished playback from its call and publishes
+// playback_done. Run by the manager's goroutine.
+func (m *Manager) finishPlayback(p playbackEnd) {
+	p.media.RemoveSpeaker(p.speaker)
+	reason := "finished"
+	if p.cleared {
+		reason = "stopped"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.publish(sipphone.Event{Type: sipphone.EventPlaybackDone, Line: p.line, PlaybackID: p.id, Reason: reason})
 }
