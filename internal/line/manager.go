@@ -519,9 +519,6 @@ func (m *Manager) idsLocked() []string {
 	return ids
 }
 
-// Patterns returns the configured ring pattern names.
-func (m *Manager) Patterns() map[string]string { return m.cfg.RingPatterns }
-
 // Ring rings a line. It returns the ring id at once; progress is published
 // as ring_start, ring_stop and off_hook events.
 func (m *Manager) Ring(lineID string, o RingOptions) (string, string, error) {
@@ -681,17 +678,6 @@ func (m *Manager) ServerEndedCall(callID, reason string) {
 	m.endCallLocked(l)
 	l.state = sipphone.StateUnknown
 	m.publish(sipphone.Event{Type: sipphone.EventHangup, Line: l.id, CallID: callID, Reason: reason})
-}
-
-// LineOfCall returns the line id of an active call.
-func (m *Manager) LineOfCall(callID string) (string, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l := m.calls[callID]
-	if l == nil {
-		return "", false
-	}
-	return l.id, true
 }
 
 // Status returns every line, in order.

@@ -133,17 +133,7 @@ func (s *Session) accept(from netip.AddrPort) bool {
 // bit (RFC 3551 section 4.1: beginning of a talkspurt). Only one goroutine
 // may send.
 func (s *Session) Send(pt uint8, payload []byte, samples uint32) error {
-	return s.send(pt, payload, samples, !s.started, true)
-}
-
-// SendEvent sends a packet that shares the current timestamp rather than
-// advancing it (RFC 4733 events). marker marks the first packet of an
-// event; advance moves the timestamp on by samples after sending.
-func (s *Session) SendEvent(pt uint8, payload []byte, marker bool) error {
-	return s.send(pt, payload, 0, marker, false)
-}
-
-func (s *Session) send(pt uint8, payload []byte, samples uint32, marker, advance bool) error {
+	marker := !s.started
 	s.started = true
 	s.pkt.Header = pionrtp.Header{Version: 2, Marker: marker, PayloadType: pt, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: s.ssrc,
 		CSRC: s.pkt.CSRC[:0], Extensions: s.pkt.Extensions[:0]}
@@ -153,19 +143,13 @@ func (s *Session) send(pt uint8, payload []byte, samples uint32, marker, advance
 		return err
 	}
 	s.seq++
-	if advance {
-		s.ts += samples
-	}
-	remote := s.Remote()
-	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n], remote); err != nil {
+	s.ts += samples
+	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n], s.Remote()); err != nil {
 		return err
 	}
 	s.stat.sent(n)
 	return nil
 }
-
-// Timestamp returns the timestamp the next packet will carry.
-func (s *Session) Timestamp() uint32 { return s.ts }
 
 // Close closes the socket; a blocked Read returns net.ErrClosed.
 func (s *Session) Close() error { return s.conn.Close() }

@@ -279,13 +279,6 @@ func (c *Call) SetLoopback(on bool) {
 	}
 }
 
-// Loopback reports whether loopback is on.
-func (c *Call) Loopback() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.loopOn
-}
-
 // rx is the receive path of a call, owned by the receive goroutine: RTP
 // packets in, decoded 8 kHz frames out to listeners, keys out to OnPress.
 // It is separate from the goroutine so tests and benchmarks can drive it.

@@ -85,9 +85,6 @@ func (l *Listener) Dropped() uint64 { return l.dropped.Load() }
 // Delivered returns how many chunks were queued for the client.
 func (l *Listener) Delivered() uint64 { return l.delivered.Load() }
 
-// Config returns the listener's format.
-func (l *Listener) Config() ListenerConfig { return l.cfg }
-
 // write takes one frame of phone audio, already at the listener's sample
 // rate, that started arriving at captured. Called only by the media
 // goroutine (resampling is shared by all listeners of a rate: see Call).
