@@ -92,9 +92,7 @@ func TestBaresipAudioBothWays(t *testing.T) {
 	os.MkdirAll(rec, 0o755)
 	b := startBaresipIn(t, dir, s.sipAddr(), "phone1", "x", "auto", "module sndfile.so\nsnd_path "+rec+"\n")
 	ev.expect(sipphone.EventRegistered)
-	if code := s.do("POST", "/ring", "", nil); code != 202 {
-		t.Fatalf("POST /ring = %d", code)
-	}
+	s.ring("")
 	ev.expect(sipphone.EventOffHook)
 
 	var as audioStream

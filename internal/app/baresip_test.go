@@ -173,14 +173,9 @@ func TestBaresipRingAnswerHangup(t *testing.T) {
 	}
 	t.Logf("baresip registered %v after start", time.Since(start).Round(time.Millisecond))
 
-	var rr struct {
-		RingID string `json:"ring_id"`
-	}
-	if code := s.do("POST", "/ring", `{"caller_id":{"name":"Front Door","number":"5551234"},"pattern":"ring3"}`, &rr); code != 202 {
-		t.Fatalf("POST /ring = %d", code)
-	}
+	ringID := s.ring(`{"caller_id":{"name":"Front Door","number":"5551234"},"pattern":"ring3"}`)
 	got := ev.expect(sipphone.EventRingStart, sipphone.EventRingStop, sipphone.EventOffHook)
-	if got[1].Reason != "answered" || !got[2].Answered || got[0].RingID != rr.RingID {
+	if got[1].Reason != "answered" || !got[2].Answered || got[0].RingID != ringID {
 		t.Fatalf("events %+v", got)
 	}
 	trace := b.output()
@@ -202,9 +197,7 @@ func TestBaresipRingCancelled(t *testing.T) {
 	ev := s.events("?types=registered,ring_start,ring_stop")
 	b := startBaresip(t, s.sipAddr(), "phone1", "x", "manual")
 	ev.expect(sipphone.EventRegistered)
-	if code := s.do("POST", "/ring", "", nil); code != 202 {
-		t.Fatalf("POST /ring = %d", code)
-	}
+	s.ring("")
 	ev.expect(sipphone.EventRingStart)
 	b.waitOutput("180 Ringing")
 	if code := s.do("DELETE", "/ring", "", nil); code != 202 {
@@ -232,9 +225,7 @@ func TestBaresipSendsKeys(t *testing.T) {
 	ev := s.events("?types=registered,off_hook,dtmf")
 	b := startBaresip(t, s.sipAddr(), "phone1", "x", "auto")
 	ev.expect(sipphone.EventRegistered)
-	if code := s.do("POST", "/ring", "", nil); code != 202 {
-		t.Fatalf("POST /ring = %d", code)
-	}
+	s.ring("")
 	ev.expect(sipphone.EventOffHook)
 	keys := "72#"
 	for _, k := range keys {

@@ -128,6 +128,19 @@ func (s *testServer) doAuth(method, path, body, token string, out any) int {
 	return res.StatusCode
 }
 
+// ring sends POST /ring with body (may be "") and returns the ring id,
+// failing the test unless the answer is 202.
+func (s *testServer) ring(body string) string {
+	s.t.Helper()
+	var rr struct {
+		RingID string `json:"ring_id"`
+	}
+	if code := s.do("POST", "/ring", body, &rr); code != 202 || rr.RingID == "" {
+		s.t.Fatalf("POST /ring %s = %d: %s", body, code, s.lastBody)
+	}
+	return rr.RingID
+}
+
 // status returns GET /status.
 func (s *testServer) status() statusBody {
 	var st statusBody

@@ -108,9 +108,7 @@ func TestRingStopBeforeAnswerAnd409(t *testing.T) {
 	ev := s.events("?types=ring_start,ring_stop")
 	phone := newRawPhone(t)
 	phone.register(s.sipAddr(), "phone1")
-	if code := s.do("POST", "/ring", `{"caller_id":{"number":"42"}}`, nil); code != 202 {
-		t.Fatalf("POST /ring = %d", code)
-	}
+	s.ring(`{"caller_id":{"number":"42"}}`)
 	inv := phone.read()
 	if !strings.HasPrefix(inv, "INVITE sip:phone1@") || !strings.Contains(inv, "<sip:42@") {
 		t.Fatalf("phone received:\n%s", inv)
@@ -136,9 +134,7 @@ func TestRingTimeout(t *testing.T) {
 	ev := s.events("?types=ring_stop")
 	phone := newRawPhone(t)
 	phone.register(s.sipAddr(), "phone1")
-	if code := s.do("POST", "/ring", `{"timeout_s": 1}`, nil); code != 202 {
-		t.Fatalf("POST /ring = %d", code)
-	}
+	s.ring(`{"timeout_s": 1}`)
 	if got := ev.expect(sipphone.EventRingStop)[0]; got.Reason != "timeout" {
 		t.Fatalf("ring_stop reason %q, want timeout", got.Reason)
 	}

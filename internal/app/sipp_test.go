@@ -196,9 +196,7 @@ func TestRingBusyWithSipp(t *testing.T) {
 		_, err := s.sipp(ctx, "busy.xml", "-p", port)
 		done <- err
 	}()
-	if code := s.do("POST", "/ring", "", nil); code != 202 {
-		t.Fatalf("POST /ring = %d", code)
-	}
+	s.ring("")
 	got := ev.expect(sipphone.EventRingStart, sipphone.EventRingStop)
 	if got[1].Reason != "busy" {
 		t.Fatalf("ring_stop reason %q, want busy", got[1].Reason)
@@ -239,9 +237,7 @@ func TestRegisterAndRingOverTCP(t *testing.T) {
 		}
 		return err == nil
 	})
-	if code := s.do("POST", "/ring", `{"caller_id":{"name":"Front Door","number":"5551234"},"pattern":"ring3"}`, nil); code != 202 {
-		t.Fatalf("POST /ring = %d", code)
-	}
+	s.ring(`{"caller_id":{"name":"Front Door","number":"5551234"},"pattern":"ring3"}`)
 	got := ev.expect(sipphone.EventRingStart, sipphone.EventRingStop, sipphone.EventOffHook)
 	if got[1].Reason != "answered" {
 		t.Fatalf("ring_stop %+v", got[1])
