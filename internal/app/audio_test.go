@@ -236,23 +236,29 @@ func TestPlayWAV(t *testing.T) {
 	ph := startSim(t, s.sipAddr())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if code := s.do("POST", "/lines/phone1/play", "", nil); code != 409 && code != 400 && code != 422 {
-		t.Fatalf("play without a call = %d", code)
+	tone := make([]int16, 16000/2) // 0.5 s at 16 kHz
+	dsp.Tone(tone, 16000, 800, -10, nil)
+	var wav bytes.Buffer
+	dsp.WriteWAV(&wav, 16000, tone)
+	play := func() *http.Response {
+		req, _ := http.NewRequest("POST", s.url("/lines/phone1/play"), bytes.NewReader(wav.Bytes()))
+		req.Header.Set("Content-Type", "audio/wav")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := play(); res.StatusCode != 409 {
+		t.Fatalf("play without a call = %d, want 409", res.StatusCode)
+	} else {
+		res.Body.Close()
 	}
 	if err := ph.OffHook(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	ev.expect(sipphone.EventOffHook)
-	tone := make([]int16, 16000/2) // 0.5 s at 16 kHz
-	dsp.Tone(tone, 16000, 800, -10, nil)
-	var wav bytes.Buffer
-	dsp.WriteWAV(&wav, 16000, tone)
-	req, _ := http.NewRequest("POST", s.url("/lines/phone1/play"), &wav)
-	req.Header.Set("Content-Type", "audio/wav")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := play()
 	var pb struct {
 		PlaybackID string  `json:"playback_id"`
 		DurationS  float64 `json:"duration_s"`
@@ -279,9 +285,12 @@ func TestPlayWAV(t *testing.T) {
 		t.Fatal("the phone never heard the 800 Hz WAV")
 	}
 	// A file that is not a WAV gets a clear 422.
-	req, _ = http.NewRequest("POST", s.url("/lines/phone1/play"), strings.NewReader("hello"))
+	req, _ := http.NewRequest("POST", s.url("/lines/phone1/play"), strings.NewReader("hello"))
 	req.Header.Set("Content-Type", "audio/wav")
-	res, _ = http.DefaultClient.Do(req)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res.Body.Close()
 	if res.StatusCode != 422 {
 		t.Fatalf("play of a text file = %d, want 422", res.StatusCode)
