@@ -1,10 +1,6 @@
 package sipphone
 
-import (
-	"time"
-
-	"github.com/sip-phone-api/sipphone/internal/stream"
-)
+import "time"
 
 // Event types published on the WebSocket event stream.
 const (
@@ -15,6 +11,7 @@ const (
 	EventOnHook       = "on_hook"
 	EventRingStart    = "ring_start"
 	EventRingStop     = "ring_stop"
+	EventRingProgress = "ring_progress" // the phone answered 180: it is really ringing
 	EventDialed       = "dialed"
 	EventDTMF         = "dtmf"
 	EventDTMFStart    = "dtmf_start"
@@ -30,7 +27,7 @@ const (
 // EventTypes lists every type a client may filter on.
 var EventTypes = []string{
 	EventRegistered, EventUnregistered, EventOffHook, EventOnHook,
-	EventRingStart, EventRingStop, EventDialed, EventHangup, EventDTMF, EventDTMFStart,
+	EventRingStart, EventRingProgress, EventRingStop, EventDialed, EventHangup, EventDTMF, EventDTMFStart,
 	EventFlash, EventAudioStart, EventAudioStop, EventPlaybackDone, EventAudioLevel,
 }
 
@@ -46,6 +43,7 @@ type Event struct {
 	CallID     string    `json:"call_id,omitempty"`
 	RingID     string    `json:"ring_id,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
 	Number     string    `json:"number,omitempty"`
 	Answered   bool      `json:"answered,omitempty"`
 	Direction  Direction `json:"direction,omitempty"`
@@ -136,7 +134,7 @@ type CallStatus struct {
 	RemoteRTP string    `json:"remote_rtp,omitempty" doc:"The phone's RTP address from its SDP"`
 	DTMFPT    int       `json:"telephone_event_pt,omitempty" doc:"Negotiated RFC 4733 payload type, 0 when none"`
 	// Media holds RTP statistics, audio levels and latency histograms.
-	Media *stream.MediaStats `json:"media,omitempty"`
+	Media *MediaStats `json:"media,omitempty"`
 }
 
 // RingStatus describes a ring in progress.

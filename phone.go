@@ -77,6 +77,9 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrShuttingDown: the server is stopping and takes no new work (503).
 	ErrShuttingDown = errors.New("server is shutting down")
+	// ErrNoResources: the server cannot take the call now, e.g. no RTP port
+	// is free (503).
+	ErrNoResources = errors.New("no resources for the call")
 )
 
 // Registration is the binding of a line's SIP user to the adapter port's

@@ -24,6 +24,7 @@ import (
 	"github.com/sip-phone-api/sipphone/internal/events"
 	"github.com/sip-phone-api/sipphone/internal/httpapi"
 	"github.com/sip-phone-api/sipphone/internal/line"
+	"github.com/sip-phone-api/sipphone/internal/media"
 	"github.com/sip-phone-api/sipphone/internal/metrics"
 	"github.com/sip-phone-api/sipphone/internal/rtp"
 	"github.com/sip-phone-api/sipphone/internal/sipserver"
@@ -40,10 +41,13 @@ type App struct {
 	Lines *line.Manager
 	SIP   *sipserver.Server
 	Ports *rtp.Ports
+	// Clock sends every call's RTP from one goroutine.
+	Clock *media.Clock
 
 	// Clients are the open WebSocket connections.
 	Clients *httpapi.Clients
-	// Metrics are the Prometheus metrics (started by Start).
+	// Metrics are the Prometheus metrics (built by New, before anything
+	// that reports to them runs).
 	Metrics *metrics.Metrics
 
 	rest, ws     *http.Server
@@ -68,20 +72,6 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		}
 	}
 	a.Bus = events.New(replaySize, st.LastSeq)
-	var lines []line.LineConfig
-	for _, l := range cfg.Lines {
-		lines = append(lines, line.LineConfig{ID: l.ID, User: l.User, DisplayName: l.DisplayName})
-	}
-	var err error
-	a.Lines, err = line.New(line.Config{
-		Lines: lines, AutoDial: cfg.HT802.AutoDial, RingTimeout: time.Duration(cfg.HT802.RingTimeout),
-		RingPatterns: cfg.HT802.RingPatterns, StatePath: cfg.Server.StateFile, Logger: log, Bus: a.Bus,
-	})
-	if err != nil {
-		return nil, err
-	}
-	a.Lines.Restore(st)
-
 	sipHost, err := parseHost(cfg.Server.EffectiveSIPHost())
 	if err != nil {
 		return nil, fmt.Errorf("server.sip_host: %w", err)
@@ -94,6 +84,23 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 	}
 	rtpHost := sipHost
 	a.Ports = rtp.NewPorts(rtpHost, cfg.Audio.RTPPorts.Min, cfg.Audio.RTPPorts.Max)
+	a.Clock = media.NewClock(time.Duration(cfg.Audio.PTime) * time.Millisecond)
+	var lines []line.LineConfig
+	for _, l := range cfg.Lines {
+		lines = append(lines, line.LineConfig{ID: l.ID, User: l.User, DisplayName: l.DisplayName})
+	}
+	a.Lines, err = line.New(line.Config{
+		Lines: lines, AutoDial: cfg.HT802.AutoDial, RingTimeout: time.Duration(cfg.HT802.RingTimeout),
+		RingPatterns: cfg.HT802.RingPatterns, StatePath: cfg.Server.StateFile, Logger: log, Bus: a.Bus,
+		Media: line.MediaConfig{Ports: a.Ports, Clock: a.Clock, JitterMax: time.Duration(cfg.Audio.JitterMax),
+			RTPTimeout: time.Duration(cfg.Audio.RTPTimeout), InbandDTMF: cfg.Audio.InbandDTMF,
+			ObserveCapture: a.observeCapture, ObservePlayback: a.observePlayback},
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Lines.Restore(st)
+	a.Metrics = metrics.New(a.Bus, a.Lines.Status)
 	allow := cfg.HT802.Host
 	if err := allow.Resolve(nil); err != nil {
 		log.Warn("cannot resolve an ht802.host entry; it matches nothing until restart", "err", err)
@@ -110,9 +117,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		Password:      passwords(cfg),
 		MinExpires:    cfg.HT802.RegisterMinExpires, MaxExpires: cfg.HT802.RegisterMaxExpires,
 		Codec: cfg.Audio.Codec, PTime: cfg.Audio.PTime,
-		ObserveCapture: a.observeCapture, ObservePlayback: a.observePlayback,
-		JitterMax: time.Duration(cfg.Audio.JitterMax), RTPTimeout: time.Duration(cfg.Audio.RTPTimeout), InbandDTMF: cfg.Audio.InbandDTMF,
-		Ports: a.Ports, Lines: a.Lines, Logger: log, Name: "sipphone/" + version,
+		Lines: a.Lines, Logger: log, Name: "sipphone/" + version,
 	})
 	if err != nil {
 		return nil, err
@@ -164,7 +169,6 @@ func (a *App) Start() (err error) {
 	if err := a.SIP.Start(); err != nil {
 		return err
 	}
-	a.Metrics = metrics.New(a.Bus, a.Lines.Status)
 	apiHost := a.cfg.Server.EffectiveAPIHost()
 	deps := httpapi.Deps{
 		Lines: a.Lines, Bus: a.Bus, Version: a.version, Logger: a.log, Ready: a.Ready, Started: time.Now(),
@@ -224,17 +228,8 @@ func (a *App) serve(s *http.Server, l net.Listener) {
 	}()
 }
 
-func (a *App) observeCapture(d time.Duration) {
-	if m := a.Metrics; m != nil {
-		m.CaptureLatency.Observe(d)
-	}
-}
-
-func (a *App) observePlayback(d time.Duration) {
-	if m := a.Metrics; m != nil {
-		m.PlaybackLatency.Observe(d)
-	}
-}
+func (a *App) observeCapture(d time.Duration)  { a.Metrics.CaptureLatency.Observe(d) }
+func (a *App) observePlayback(d time.Duration) { a.Metrics.PlaybackLatency.Observe(d) }
 
 // redactedConfig renders the effective configuration, secrets replaced,
 // as JSON for /diagnostics.
@@ -283,14 +278,15 @@ func (a *App) WSAddr() net.Addr {
 	return a.wsLn.Addr()
 }
 
-// Shutdown stops taking calls, ends calls with BYE, closes WebSocket
-// clients with 1001, stops the HTTP servers and persists state, all within
-// ctx's deadline.
+// Shutdown stops taking calls, ends rings and calls (hangup events, CANCEL
+// and BYE), stops the SIP side, closes WebSocket clients with 1001, stops
+// the HTTP servers and persists state, all within ctx's deadline.
 func (a *App) Shutdown(ctx context.Context) error {
 	var err error
 	a.stopOnce.Do(func() {
-		close(a.shutdown)
+		a.Lines.Shutdown(ctx)
 		err = a.SIP.Shutdown(ctx)
+		close(a.shutdown)
 		for _, s := range []*http.Server{a.rest, a.ws} {
 			if s != nil {
 				if e := s.Shutdown(ctx); e != nil {
@@ -303,6 +299,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 			a.Metrics.Close()
 		}
 		a.Lines.Close()
+		a.Clock.Close()
 		a.log.Info("sipphone stopped")
 	})
 	return err

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sip-phone-api/sipphone/internal/stream"
+	"github.com/sip-phone-api/sipphone"
 )
 
 // Report is the result of a test run, as printed by --json.
@@ -33,7 +33,7 @@ type Report struct {
 	ClientRoundTrips []ClientRoundTrip `json:"client_round_trips"`
 	// ServerMedia is the call's media statistics from the server's
 	// GET /lines/{id} after the tests.
-	ServerMedia *stream.MediaStats `json:"server_media,omitempty"`
+	ServerMedia *sipphone.MediaStats `json:"server_media,omitempty"`
 	// Checks are the pass/fail verdicts; Pass is true when all passed.
 	Checks []Check `json:"checks"`
 	Pass   bool    `json:"pass"`

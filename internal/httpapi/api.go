@@ -137,7 +137,7 @@ func httpError(err error) error {
 		return huma.Error404NotFound(msg)
 	case errors.Is(err, sipphone.ErrLineBusy), errors.Is(err, sipphone.ErrNoCall), errors.Is(err, sipphone.ErrNotRinging):
 		return huma.Error409Conflict(msg)
-	case errors.Is(err, sipphone.ErrNotRegistered), errors.Is(err, sipphone.ErrShuttingDown):
+	case errors.Is(err, sipphone.ErrNotRegistered), errors.Is(err, sipphone.ErrShuttingDown), errors.Is(err, sipphone.ErrNoResources):
 		return huma.Error503ServiceUnavailable(msg)
 	case errors.Is(err, sipphone.ErrInvalid):
 		return huma.Error422UnprocessableEntity(msg)

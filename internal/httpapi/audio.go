@@ -13,7 +13,7 @@ import (
 
 	"github.com/sip-phone-api/sipphone/internal/dsp"
 	"github.com/sip-phone-api/sipphone/internal/line"
-	"github.com/sip-phone-api/sipphone/internal/stream"
+	"github.com/sip-phone-api/sipphone/internal/media"
 )
 
 // AudioStartBody asks for an audio stream on a line's call.
@@ -94,90 +94,83 @@ type playOutput struct{ Body Playback }
 // maxWAV bounds an uploaded WAV file.
 const maxWAV = 32 << 20
 
-func audioRoutes(api huma.API, d Deps) {
-	huma.Register(api, huma.Operation{OperationID: "audio-start", Method: http.MethodPost, Path: "/audio/start",
-		Summary: "Start an audio stream", Tags: []string{"Audio"}, DefaultStatus: http.StatusCreated,
-		Description: "Attaches a stream to the line's call and returns its ws_url. On that WebSocket the server sends one binary " +
-			"frame per frame_ms of the phone's audio in the chosen format; binary frames the client sends (any length, same format) are " +
-			"queued (up to 120 s) and played to the phone at real time. Text messages: {\"type\":\"clear\"} drops queued audio; " +
-			"{\"type\":\"mark\",\"name\":\"x\"} is echoed back when the audio before it has been played. 409 when the line has no call."},
-		func(ctx context.Context, in *audioStartInput) (*audioStartOutput, error) {
-			b := AudioStartBody{}
-			if in.Body != nil {
-				b = *in.Body
+func audioStart(d Deps) func(context.Context, *audioStartInput) (*audioStartOutput, error) {
+	return func(ctx context.Context, in *audioStartInput) (*audioStartOutput, error) {
+		b := AudioStartBody{}
+		if in.Body != nil {
+			b = *in.Body
+		}
+		if b.Line == "" {
+			b.Line = in.Line
+		}
+		if b.Direction == "" {
+			b.Direction = "both"
+		}
+		if b.Format == "" {
+			b.Format = "pcm16"
+		}
+		if b.SampleRate == 0 {
+			b.SampleRate = d.DefaultSampleRate
+		}
+		if b.FrameMS == 0 {
+			b.FrameMS = d.DefaultFrameMS
+		}
+		f, err := dsp.ParseFormat(b.Format)
+		if err != nil {
+			return nil, huma.Error422UnprocessableEntity(err.Error())
+		}
+		st, err := d.Lines.StartStream(b.Line, line.StreamOptions{Direction: b.Direction, Format: f, SampleRate: b.SampleRate, FrameMS: b.FrameMS})
+		if err != nil {
+			return nil, httpError(err)
+		}
+		// A stream nobody connects to is stopped; a timer, not a goroutine.
+		time.AfterFunc(connectTimeout, func() {
+			if !st.Connected() {
+				d.Lines.StopStream(st.ID, "not_connected") // an error when it already stopped: nothing to do
 			}
-			if b.Line == "" {
-				b.Line = in.Line
-			}
-			if b.Direction == "" {
-				b.Direction = "both"
-			}
-			if b.Format == "" {
-				b.Format = "pcm16"
-			}
-			if b.SampleRate == 0 {
-				b.SampleRate = d.DefaultSampleRate
-			}
-			if b.FrameMS == 0 {
-				b.FrameMS = d.DefaultFrameMS
-			}
-			f, err := dsp.ParseFormat(b.Format)
-			if err != nil {
+		})
+		return &audioStartOutput{Body: AudioStream{StreamID: st.ID, Line: st.LineID, WSURL: d.wsURL(requestHost(ctx)) + "/audio/" + st.ID,
+			Direction: b.Direction, Format: f.String(), SampleRate: b.SampleRate, FrameMS: b.FrameMS}}, nil
+	}
+}
+
+func audioStop(d Deps) func(context.Context, *audioStopInput) (*audioStopOutput, error) {
+	return func(ctx context.Context, in *audioStopInput) (*audioStopOutput, error) {
+		if err := d.Lines.StopStream(in.Body.StreamID, "stopped"); err != nil {
+			return nil, httpError(err)
+		}
+		return &audioStopOutput{Body: AudioStopped{StreamID: in.Body.StreamID, Reason: "stopped"}}, nil
+	}
+}
+
+func loopback(d Deps) func(context.Context, *loopbackInput) (*loopbackOutput, error) {
+	return func(ctx context.Context, in *loopbackInput) (*loopbackOutput, error) {
+		l, err := d.Lines.SetLoopback(in.ID, in.Body.Enabled)
+		if err != nil {
+			return nil, httpError(err)
+		}
+		return &loopbackOutput{Body: LoopbackState{Line: l, Loopback: in.Body.Enabled}}, nil
+	}
+}
+
+func play(d Deps) func(context.Context, *playInput) (*playOutput, error) {
+	return func(ctx context.Context, in *playInput) (*playOutput, error) {
+		w, err := dsp.ReadWAVLimit(bytes.NewReader(in.RawBody), maxWAV)
+		if err != nil {
+			return nil, huma.Error422UnprocessableEntity(err.Error())
+		}
+		pcm := w.Samples
+		if w.SampleRate != 8000 {
+			if pcm, err = dsp.Resample(pcm, w.SampleRate, 8000); err != nil {
 				return nil, huma.Error422UnprocessableEntity(err.Error())
 			}
-			st, err := d.Lines.StartStream(b.Line, line.StreamOptions{Direction: b.Direction, Format: f, SampleRate: b.SampleRate, FrameMS: b.FrameMS})
-			if err != nil {
-				return nil, httpError(err)
-			}
-			// A stream nobody connects to is stopped; a timer, not a goroutine.
-			time.AfterFunc(connectTimeout, func() {
-				if !st.Connected() {
-					d.Lines.StopStream(st.ID, "not_connected") // an error when it already stopped: nothing to do
-				}
-			})
-			return &audioStartOutput{Body: AudioStream{StreamID: st.ID, Line: st.LineID, WSURL: d.wsURL(requestHost(ctx)) + "/audio/" + st.ID,
-				Direction: b.Direction, Format: f.String(), SampleRate: b.SampleRate, FrameMS: b.FrameMS}}, nil
-		})
-	huma.Register(api, huma.Operation{OperationID: "audio-stop", Method: http.MethodPost, Path: "/audio/stop",
-		Summary: "Stop an audio stream", Tags: []string{"Audio"},
-		Description: "Ends the stream; its WebSocket is closed and an audio_stop event {reason: stopped} is published. 404 for an unknown stream."},
-		func(ctx context.Context, in *audioStopInput) (*audioStopOutput, error) {
-			if err := d.Lines.StopStream(in.Body.StreamID, "stopped"); err != nil {
-				return nil, httpError(err)
-			}
-			return &audioStopOutput{Body: AudioStopped{StreamID: in.Body.StreamID, Reason: "stopped"}}, nil
-		})
-	huma.Register(api, huma.Operation{OperationID: "loopback", Method: http.MethodPost, Path: "/lines/{id}/loopback",
-		Summary: "Audio loopback test", Tags: []string{"Audio"},
-		Description: "With enabled true the phone hears its own microphone (after the server's receive path): a test of both audio directions. 409 without a call."},
-		func(ctx context.Context, in *loopbackInput) (*loopbackOutput, error) {
-			l, err := d.Lines.SetLoopback(in.ID, in.Body.Enabled)
-			if err != nil {
-				return nil, httpError(err)
-			}
-			return &loopbackOutput{Body: LoopbackState{Line: l, Loopback: in.Body.Enabled}}, nil
-		})
-	huma.Register(api, huma.Operation{OperationID: "play", Method: http.MethodPost, Path: "/lines/{id}/play",
-		Summary: "Play a WAV file into the call", Tags: []string{"Audio"}, DefaultStatus: http.StatusAccepted, MaxBodyBytes: maxWAV,
-		Description: "The body is a WAV file (16-bit PCM at any rate, mu-law or A-law; mono or stereo, downmixed), resampled to 8 kHz and " +
-			"mixed into what the phone hears at real time. A playback_done event follows when it has been played. 409 without a call, 422 for a file that cannot be read."},
-		func(ctx context.Context, in *playInput) (*playOutput, error) {
-			w, err := dsp.ReadWAVLimit(bytes.NewReader(in.RawBody), maxWAV)
-			if err != nil {
-				return nil, huma.Error422UnprocessableEntity(err.Error())
-			}
-			pcm := w.Samples
-			if w.SampleRate != 8000 {
-				if pcm, err = dsp.Resample(pcm, w.SampleRate, 8000); err != nil {
-					return nil, huma.Error422UnprocessableEntity(err.Error())
-				}
-			}
-			id, l, err := d.Lines.Play(in.ID, pcm)
-			if err != nil {
-				return nil, httpError(err)
-			}
-			return &playOutput{Body: Playback{PlaybackID: id, Line: l, DurationS: float64(len(pcm)) / 8000}}, nil
-		})
+		}
+		id, l, err := d.Lines.Play(in.ID, pcm)
+		if err != nil {
+			return nil, httpError(err)
+		}
+		return &playOutput{Body: Playback{PlaybackID: id, Line: l, DurationS: float64(len(pcm)) / 8000}}, nil
+	}
 }
 
 // connectTimeout stops a stream nobody connected to.
@@ -219,13 +212,20 @@ func audioWS(d Deps) http.HandlerFunc {
 		}
 		defer d.Clients.add(ClientInfo{Kind: "audio", Peer: r.RemoteAddr, Since: time.Now(), StreamID: st.ID}, queue, drops)()
 		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
 		text := make(chan controlMessage, 16)
+		readDone := make(chan struct{})
 		go func() {
+			defer close(readDone)
 			defer cancel()
 			readAudio(ctx, c, st, text)
 		}()
-		var chunks <-chan *stream.Chunk
+		// The reader ends when the connection closes; wait for it.
+		defer func() {
+			cancel()
+			c.CloseNow()
+			<-readDone
+		}()
+		var chunks <-chan *media.Chunk
 		if st.Listener != nil {
 			chunks = st.Listener.C()
 		}
@@ -299,7 +299,7 @@ const maxMarkName = 256
 // for the speaker (nil for an "in" stream), or a text control message. It
 // returns the reply to send, if any. Nothing a client sends closes the
 // stream: mistakes get an error message.
-func clientMessage(sp *stream.Speaker, binary bool, b []byte) (controlMessage, bool) {
+func clientMessage(sp *media.Speaker, binary bool, b []byte) (controlMessage, bool) {
 	fail := func(msg string) (controlMessage, bool) { return controlMessage{Type: "error", Message: msg}, true }
 	if binary {
 		if sp == nil {

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/sip-phone-api/sipphone/internal/dsp"
-	"github.com/sip-phone-api/sipphone/internal/stream"
+	"github.com/sip-phone-api/sipphone/internal/media"
 )
 
 func TestClientMessage(t *testing.T) {
@@ -28,9 +28,9 @@ func TestClientMessage(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var sp *stream.Speaker
+			var sp *media.Speaker
 			if !c.noSpeaker {
-				sp, _ = stream.NewSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {})
+				sp, _ = media.NewSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {})
 			}
 			reply, ok := clientMessage(sp, c.binary, []byte(c.msg))
 			if ok != (c.wantReply != "") {
@@ -52,9 +52,9 @@ func FuzzClientMessage(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, binary bool, b []byte) {
 		for _, speaking := range []bool{true, false} {
-			var sp *stream.Speaker
+			var sp *media.Speaker
 			if speaking {
-				sp, _ = stream.NewSpeaker(dsp.FormatPCM16, 16000, func(string, bool) {})
+				sp, _ = media.NewSpeaker(dsp.FormatPCM16, 16000, func(string, bool) {})
 			}
 			if reply, ok := clientMessage(sp, binary, b); ok && (reply.Type != "error" || reply.Message == "") {
 				t.Fatalf("reply %+v", reply)

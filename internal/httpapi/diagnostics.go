@@ -3,13 +3,11 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/sip-phone-api/sipphone"
-	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 // SIPDiagnostics is what the API needs from the SIP side for diagnostics.
@@ -42,12 +40,12 @@ type RegistrationInfo struct {
 
 // RTPInfo is one call's media.
 type RTPInfo struct {
-	Line   string             `json:"line"`
-	CallID string             `json:"call_id"`
-	Codec  string             `json:"codec"`
-	Local  string             `json:"local_rtp"`
-	Remote string             `json:"remote_rtp"`
-	Media  *stream.MediaStats `json:"media"`
+	Line   string               `json:"line"`
+	CallID string               `json:"call_id"`
+	Codec  string               `json:"codec"`
+	Local  string               `json:"local_rtp"`
+	Remote string               `json:"remote_rtp"`
+	Media  *sipphone.MediaStats `json:"media"`
 }
 
 type diagnosticsOutput struct{ Body Diagnostics }
@@ -65,49 +63,44 @@ type TraceState struct {
 type traceInput struct{ Body TraceBody }
 type traceOutput struct{ Body TraceState }
 
-func diagnosticsRoutes(api huma.API, d Deps) {
-	huma.Register(api, huma.Operation{OperationID: "diagnostics", Method: http.MethodGet, Path: "/diagnostics",
-		Summary: "Diagnostics", Tags: []string{"Operations"},
-		Description: "The last SIP messages (first lines; whole messages while tracing), registrations, RTP statistics of calls, " +
-			"WebSocket connections, and the effective configuration with secrets redacted."},
-		func(ctx context.Context, _ *struct{}) (*diagnosticsOutput, error) {
-			b := Diagnostics{Version: d.Version, UptimeS: time.Since(d.Started).Round(time.Millisecond).Seconds(),
-				Registrations: []RegistrationInfo{}, RTP: []RTPInfo{}, WebSockets: []ClientInfo{}, SIPMessages: []sipphone.SIPMessage{}}
-			if d.SIP != nil {
-				b.SIPTracing, b.SIPMessages = d.SIP.Tracing(), d.SIP.Messages()
+func diagnostics(d Deps) func(context.Context, *struct{}) (*diagnosticsOutput, error) {
+	return func(ctx context.Context, _ *struct{}) (*diagnosticsOutput, error) {
+		b := Diagnostics{Version: d.Version, UptimeS: time.Since(d.Started).Round(time.Millisecond).Seconds(),
+			Registrations: []RegistrationInfo{}, RTP: []RTPInfo{}, WebSockets: []ClientInfo{}, SIPMessages: []sipphone.SIPMessage{}}
+		if d.SIP != nil {
+			b.SIPTracing, b.SIPMessages = d.SIP.Tracing(), d.SIP.Messages()
+		}
+		for _, l := range d.Lines.Status() {
+			ri := RegistrationInfo{Line: l.ID, User: l.User, Registration: l.Registration}
+			if l.Registration != nil {
+				ri.ExpiresInS = time.Until(l.Registration.Expires).Round(time.Second).Seconds()
 			}
-			for _, l := range d.Lines.Status() {
-				ri := RegistrationInfo{Line: l.ID, User: l.User, Registration: l.Registration}
-				if l.Registration != nil {
-					ri.ExpiresInS = time.Until(l.Registration.Expires).Round(time.Second).Seconds()
-				}
-				b.Registrations = append(b.Registrations, ri)
-				if l.Call != nil {
-					b.RTP = append(b.RTP, RTPInfo{Line: l.ID, CallID: l.Call.ID, Codec: l.Call.Codec, Local: l.Call.LocalRTP,
-						Remote: l.Call.RemoteRTP, Media: l.Call.Media})
-				}
+			b.Registrations = append(b.Registrations, ri)
+			if l.Call != nil {
+				b.RTP = append(b.RTP, RTPInfo{Line: l.ID, CallID: l.Call.ID, Codec: l.Call.Codec, Local: l.Call.LocalRTP,
+					Remote: l.Call.RemoteRTP, Media: l.Call.Media})
 			}
-			if d.Clients != nil {
-				b.WebSockets = d.Clients.List()
-				b.EventsDropped = d.Clients.Dropped.Load()
+		}
+		if d.Clients != nil {
+			b.WebSockets = d.Clients.List()
+			b.EventsDropped = d.Clients.Dropped.Load()
+		}
+		b.Config = json.RawMessage("{}")
+		if d.Config != nil {
+			if c, err := d.Config(); err == nil {
+				b.Config = c
 			}
-			b.Config = json.RawMessage("{}")
-			if d.Config != nil {
-				if c, err := d.Config(); err == nil {
-					b.Config = c
-				}
-			}
-			return &diagnosticsOutput{Body: b}, nil
-		})
-	huma.Register(api, huma.Operation{OperationID: "sip-trace", Method: http.MethodPost, Path: "/diagnostics/sip-trace",
-		Summary: "Switch SIP message tracing", Tags: []string{"Operations"},
-		Description: "With enabled true, /diagnostics keeps whole SIP messages (they include the adapter's digest responses " +
-			"but never passwords) and they are logged at debug level."},
-		func(ctx context.Context, in *traceInput) (*traceOutput, error) {
-			if d.SIP == nil {
-				return nil, huma.Error503ServiceUnavailable("SIP server not available")
-			}
-			d.SIP.SetTracing(in.Body.Enabled)
-			return &traceOutput{Body: TraceState{SIPTracing: d.SIP.Tracing()}}, nil
-		})
+		}
+		return &diagnosticsOutput{Body: b}, nil
+	}
+}
+
+func sipTrace(d Deps) func(context.Context, *traceInput) (*traceOutput, error) {
+	return func(ctx context.Context, in *traceInput) (*traceOutput, error) {
+		if d.SIP == nil {
+			return nil, huma.Error503ServiceUnavailable("SIP server not available")
+		}
+		d.SIP.SetTracing(in.Body.Enabled)
+		return &traceOutput{Body: TraceState{SIPTracing: d.SIP.Tracing()}}, nil
+	}
 }

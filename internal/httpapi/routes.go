@@ -8,11 +8,11 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/sip-phone-api/sipphone"
-	"github.com/sip-phone-api/sipphone/internal/line"
 	"github.com/sip-phone-api/sipphone/internal/webdocs"
 )
 
-// routes registers every REST endpoint.
+// routes registers every REST endpoint; wsRoutes below the WebSocket ones.
+// Handlers live in the file of their topic.
 func routes(api huma.API, mux *http.ServeMux, d Deps) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -68,10 +68,43 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 		"409 when the line has no call."
 	huma.Register(api, huma.Operation{OperationID: "hangup", Method: http.MethodPost, Path: "/hangup",
 		Summary: "Hang up", Description: hangDesc, Tags: []string{"Calls"}, DefaultStatus: http.StatusAccepted}, hangupHandler(d))
-	audioRoutes(api, d)
-	diagnosticsRoutes(api, d)
 	huma.Register(api, huma.Operation{OperationID: "hangup-line", Method: http.MethodPost, Path: "/lines/{id}/hangup",
 		Summary: "Hang up a line", Description: hangDesc, Tags: []string{"Calls"}, DefaultStatus: http.StatusAccepted}, hangupLine(d))
+
+	// Audio
+	huma.Register(api, huma.Operation{OperationID: "audio-start", Method: http.MethodPost, Path: "/audio/start",
+		Summary: "Start an audio stream", Tags: []string{"Audio"}, DefaultStatus: http.StatusCreated,
+		Description: "Attaches a stream to the line's call and returns its ws_url. On that WebSocket the server sends one binary " +
+			"frame per frame_ms of the phone's audio in the chosen format; binary frames the client sends (any length, same format) are " +
+			"queued (up to 120 s) and played to the phone at real time. Text messages: {\"type\":\"clear\"} drops queued audio; " +
+			"{\"type\":\"mark\",\"name\":\"x\"} is echoed back when the audio before it has been played. 409 when the line has no call."}, audioStart(d))
+	huma.Register(api, huma.Operation{OperationID: "audio-stop", Method: http.MethodPost, Path: "/audio/stop",
+		Summary: "Stop an audio stream", Tags: []string{"Audio"},
+		Description: "Ends the stream; its WebSocket is closed and an audio_stop event {reason: stopped} is published. 404 for an unknown stream."}, audioStop(d))
+	huma.Register(api, huma.Operation{OperationID: "loopback", Method: http.MethodPost, Path: "/lines/{id}/loopback",
+		Summary: "Audio loopback test", Tags: []string{"Audio"},
+		Description: "With enabled true the phone hears its own microphone (after the server's receive path): a test of both audio directions. 409 without a call."}, loopback(d))
+	huma.Register(api, huma.Operation{OperationID: "play", Method: http.MethodPost, Path: "/lines/{id}/play",
+		Summary: "Play a WAV file into the call", Tags: []string{"Audio"}, DefaultStatus: http.StatusAccepted, MaxBodyBytes: maxWAV,
+		Description: "The body is a WAV file (16-bit PCM at any rate, mu-law or A-law; mono or stereo, downmixed), resampled to 8 kHz and " +
+			"mixed into what the phone hears at real time. A playback_done event follows when it has been played. 409 without a call, 422 for a file that cannot be read."}, play(d))
+
+	// Operations
+	huma.Register(api, huma.Operation{OperationID: "diagnostics", Method: http.MethodGet, Path: "/diagnostics",
+		Summary: "Diagnostics", Tags: []string{"Operations"},
+		Description: "The last SIP messages (first lines; whole messages while tracing), registrations, RTP statistics of calls, " +
+			"WebSocket connections, and the effective configuration with secrets redacted."}, diagnostics(d))
+	huma.Register(api, huma.Operation{OperationID: "sip-trace", Method: http.MethodPost, Path: "/diagnostics/sip-trace",
+		Summary: "Switch SIP message tracing", Tags: []string{"Operations"},
+		Description: "With enabled true, /diagnostics keeps whole SIP messages (they include the adapter's digest responses " +
+			"but never passwords) and they are logged at debug level."}, sipTrace(d))
+}
+
+// wsRoutes registers the WebSocket endpoints (port 8001, and the REST port
+// when both are one).
+func wsRoutes(mux *http.ServeMux, d Deps) {
+	mux.HandleFunc("GET /ws", eventsWS(d))
+	mux.HandleFunc("GET /audio/{id}", audioWS(d))
 }
 
 // LineQuery selects a line by query parameter; empty means the first line.
@@ -158,7 +191,7 @@ type ringInput struct {
 type ringOutput struct{ Body RingResult }
 
 func doRing(d Deps, lineID string, b *RingBody) (*ringOutput, error) {
-	var o line.RingOptions
+	var o sipphone.RingOptions
 	if b != nil {
 		if b.CallerID != nil {
 			o.CallerID = *b.CallerID

@@ -31,8 +31,7 @@ func NewWS(d Deps) http.Handler {
 		d.EventQueue = defaultEventQueue
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ws", eventsWS(d))
-	mux.HandleFunc("GET /audio/{id}", audioWS(d))
+	wsRoutes(mux, d)
 	return mux
 }
 

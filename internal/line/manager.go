@@ -1,63 +1,43 @@
-// Package line owns the state of every line: registration binding, hook
-// state, the call or ring in progress, and the last key pressed. The SIP side
-// reports facts to it and asks it for decisions; the API asks it to ring and
-// hang up. Every change is made under one mutex and published as an event in
-// the same critical section, so events and state never disagree and event
-// order matches state order.
 package line
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/events"
+	"github.com/sip-phone-api/sipphone/internal/media"
+	"github.com/sip-phone-api/sipphone/internal/rtp"
 	"github.com/sip-phone-api/sipphone/internal/state"
-	"github.com/sip-phone-api/sipphone/internal/stream"
 )
-
-// Signaller is what the manager needs from the SIP side. Its methods return
-// at once; outcomes come back through the manager's RingAnswered, RingEnded
-// and CallEnded methods.
-type Signaller interface {
-	// Ring sends an INVITE for r. It must report exactly one of
-	// RingAnswered or RingEnded for r.ID.
-	Ring(r RingRequest)
-	// CancelRing stops ring id with CANCEL; the outcome is reported with
-	// RingEnded(id, RingStopped) (or RingAnswered when the answer crossed).
-	CancelRing(id string)
-	// Hangup ends call id with BYE.
-	Hangup(callID string)
-}
-
-// RingRequest is a ring the SIP side is asked to place.
-type RingRequest struct {
-	ID        string
-	LineID    string
-	User      string
-	Reg       sipphone.Registration
-	CallerID  sipphone.CallerID
-	AlertInfo string
-	Timeout   time.Duration
-}
-
-// RingOptions are the caller's wishes for a ring.
-type RingOptions struct {
-	CallerID sipphone.CallerID
-	Pattern  string // ring pattern name, "" for the adapter's default ring
-	Timeout  time.Duration
-}
 
 // LineConfig is a configured line.
 type LineConfig struct {
 	ID, User, DisplayName string
+}
+
+// MediaConfig is how the owner runs a call's media.
+type MediaConfig struct {
+	Ports *rtp.Ports // the RTP port range; required
+	// Clock sends every call's RTP from one goroutine; nil gives each call
+	// a ticker of its own.
+	Clock *media.Clock
+	// JitterMax bounds the receive jitter buffer; RTPTimeout ends a call
+	// whose phone sends no RTP for that long (0: never).
+	JitterMax, RTPTimeout time.Duration
+	// InbandDTMF runs the in-band DTMF detector on every call.
+	InbandDTMF bool
+	// ObserveCapture and ObservePlayback receive every audio latency
+	// sample of every call (metrics); nil for none. They must not block.
+	ObserveCapture, ObservePlayback func(time.Duration)
 }
 
 // Config configures a Manager.
@@ -67,6 +47,7 @@ type Config struct {
 	RingTimeout  time.Duration
 	RingPatterns map[string]string // pattern name -> Alert-Info value
 	StatePath    string            // "" disables persistence
+	Media        MediaConfig
 	Logger       *slog.Logger
 	Bus          *events.Bus
 	Now          func() time.Time
@@ -77,44 +58,42 @@ type lineState struct {
 	configured            bool
 	reg                   *sipphone.Registration
 	state                 sipphone.LineState
-	call                  *sipphone.CallStatus
-	ring                  *sipphone.RingStatus
+	cur                   *call // the line's call: a ring of ours, or a call being answered or up
 	lastDTMF              string
 	lastDTMFAt            time.Time
 	expiry                *time.Timer
-	media                 *stream.Call
 	streams               map[string]*Stream
-	presses               []pressRecord // recent key presses, for de-duplication
 }
 
-// Manager is the single owner of line state.
+// Manager is the single owner of line and call state.
 type Manager struct {
 	cfg Config
 	log *slog.Logger
 	bus *events.Bus
 	now func() time.Time
 
-	// mu guards every field below. Lock order: mu, then the bus's lock
-	// (Publish is called with mu held and never blocks). mu is never held
-	// across network or file I/O; the Signaller is called after unlocking.
+	// mu guards every field below and every lineState and call. See the
+	// package doc for the lock order.
 	mu      sync.Mutex
 	lines   []*lineState // in order: configured first, then by first registration
 	byUser  map[string]*lineState
 	byID    map[string]*lineState
-	calls   map[string]*lineState // Call-ID -> line
-	rings   map[string]*lineState // ring id -> line
+	calls   map[string]*call      // SIP Call-ID -> call: the one registry of calls
 	streams map[string]*lineState // audio stream id -> line
-	sig     Signaller
-	closed  bool
+	sig     sipphone.Signaller
+	closed  bool          // shutting down: no new calls or rings
+	drained chan struct{} // closed when closed and no call is left
 
-	dirty    chan struct{}    // wakes the persister; buffered 1
+	dirty    chan struct{}    // wakes the worker to persist; buffered 1
 	finished chan playbackEnd // playbacks whose audio has been sent
+	timeouts chan string      // Call-IDs whose phone stopped sending RTP
 	stop     chan struct{}
-	wg       sync.WaitGroup
+	ctx      context.Context // cancelled by Close: BYEs still waiting give up
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // the worker and every BYE goroutine
 }
 
-// New builds a manager and restores persisted lines from cfg.StatePath.
-// It starts no goroutine until Start.
+// New builds a manager. It starts no goroutine until Start.
 func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -125,6 +104,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.RingTimeout <= 0 {
 		cfg.RingTimeout = 30 * time.Second
 	}
+	if cfg.Media.Ports == nil {
+		return nil, fmt.Errorf("line: Media.Ports is required")
+	}
 	m := &Manager{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "line"),
@@ -132,16 +114,17 @@ func New(cfg Config) (*Manager, error) {
 		now:      cfg.Now,
 		byUser:   map[string]*lineState{},
 		byID:     map[string]*lineState{},
-		calls:    map[string]*lineState{},
-		rings:    map[string]*lineState{},
+		calls:    map[string]*call{},
 		streams:  map[string]*lineState{},
+		drained:  make(chan struct{}),
 		dirty:    make(chan struct{}, 1),
 		finished: make(chan playbackEnd, 256),
+		timeouts: make(chan string, 64),
 		stop:     make(chan struct{}),
 	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, lc := range cfg.Lines {
-		l := &lineState{id: lc.ID, user: lc.User, displayName: lc.DisplayName, configured: true, state: sipphone.StateUnregistered}
-		m.add(l)
+		m.add(&lineState{id: lc.ID, user: lc.User, displayName: lc.DisplayName, configured: true, state: sipphone.StateUnregistered})
 	}
 	return m, nil
 }
@@ -185,48 +168,106 @@ func (m *Manager) Restore(f *state.File) {
 }
 
 // SetSignaller connects the SIP side. Call before Start.
-func (m *Manager) SetSignaller(s Signaller) {
+func (m *Manager) SetSignaller(s sipphone.Signaller) {
 	m.mu.Lock()
 	m.sig = s
 	m.mu.Unlock()
 }
 
-// Start runs the persister.
+// Start runs the manager's worker goroutine.
 func (m *Manager) Start() {
 	m.wg.Add(1)
-	go m.persist()
+	go m.work()
 }
 
-// Close stops timers and the persister after a final save. Calls are not
-// touched: the SIP side hangs them up before.
-func (m *Manager) Close() {
+// Shutdown takes no new calls, stops every ring, ends every call with BYE
+// (publishing hangup {reason: shutdown} first) and waits until the rings
+// have ended and the BYEs were answered, or ctx ends.
+func (m *Manager) Shutdown(ctx context.Context) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return
 	}
 	m.closed = true
+	var ended, unanswered []*call
+	for _, c := range m.calls {
+		switch {
+		case c.ring != nil:
+			m.sig.CancelRing(c.dialog, sipphone.RingStopped)
+		case c.media == nil: // the phone's INVITE not answered yet: it gets 503
+			m.forgetLocked(c)
+			unanswered = append(unanswered, c)
+		default:
+			m.endCallLocked(c, sipphone.StateUnknown, sipphone.EventHangup, "shutdown")
+			ended = append(ended, c)
+		}
+	}
+	m.checkDrainedLocked()
+	m.mu.Unlock()
+	for _, c := range unanswered {
+		c.release(m.cfg.Media.Ports)
+	}
+	var wg sync.WaitGroup
+	for _, c := range ended {
+		c.release(m.cfg.Media.Ports)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.sig.Hangup(ctx, c.dialog)
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-m.drained:
+	case <-ctx.Done():
+	}
+}
+
+func (m *Manager) checkDrainedLocked() {
+	if m.closed && len(m.calls) == 0 {
+		select {
+		case <-m.drained:
+		default:
+			close(m.drained)
+		}
+	}
+}
+
+// Close stops timers and the worker after a final save. Call it after
+// Shutdown and after the SIP side stopped; calls still known are released.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	var left []*call
+	for _, c := range m.calls {
+		m.forgetLocked(c)
+		left = append(left, c)
+	}
 	for _, l := range m.lines {
 		if l.expiry != nil {
 			l.expiry.Stop()
 		}
 	}
+	select {
+	case <-m.stop:
+		m.mu.Unlock()
+		return
+	default:
+		close(m.stop)
+	}
 	m.mu.Unlock()
-	close(m.stop)
+	m.cancel()
+	for _, c := range left {
+		c.release(m.cfg.Media.Ports)
+	}
 	m.wg.Wait()
 }
 
-func (m *Manager) markDirty() {
-	select {
-	case m.dirty <- struct{}{}:
-	default:
-	}
-}
-
-// persist is the manager's one goroutine: it writes the state file when
-// it changed, and finishes playbacks (whose end is noticed by the media
-// send loop, which must not take the manager's lock).
-func (m *Manager) persist() {
+// work is the manager's goroutine: it writes the state file when it
+// changed, finishes playbacks and ends calls whose RTP stopped (both
+// noticed by media goroutines, which must not wait for the manager).
+func (m *Manager) work() {
 	defer m.wg.Done()
 	for {
 		select {
@@ -234,10 +275,19 @@ func (m *Manager) persist() {
 			m.save()
 		case p := <-m.finished:
 			m.finishPlayback(p)
+		case id := <-m.timeouts:
+			m.rtpTimeout(id)
 		case <-m.stop:
 			m.save()
 			return
 		}
+	}
+}
+
+func (m *Manager) markDirty() {
+	select {
+	case m.dirty <- struct{}{}:
+	default:
 	}
 }
 
@@ -305,15 +355,33 @@ func (m *Manager) lineForUser(user string) *lineState {
 	return l
 }
 
-// IsLine reports whether user is (or may become) a line.
+// IsLine implements sipphone.CallFacts.
 func (m *Manager) IsLine(user string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.byUser[user] != nil || (len(m.cfg.Lines) == 0 && user != "")
 }
 
-// Register records a binding for user (a REGISTER with a non-zero expiry).
-// It returns the line id, or ErrLineNotFound when user is not a line.
+// RegisteredFrom implements sipphone.CallFacts.
+func (m *Manager) RegisteredFrom(addr string) bool {
+	y, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range m.lines {
+		if l.reg == nil {
+			continue
+		}
+		if x, err := netip.ParseAddrPort(l.reg.Source); err == nil && x.Addr().Unmap() == y.Addr().Unmap() && x.Port() == y.Port() {
+			return true
+		}
+	}
+	return false
+}
+
+// Register implements sipphone.CallFacts: a REGISTER with a non-zero expiry.
 func (m *Manager) Register(user string, reg sipphone.Registration) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -329,7 +397,7 @@ func (m *Manager) Register(user string, reg sipphone.Registration) (string, erro
 	}
 	l.reg = &reg
 	m.armExpiry(l)
-	if l.state == sipphone.StateUnregistered {
+	if l.state == sipphone.StateUnregistered && l.cur == nil {
 		l.state = sipphone.StateOnHook
 	}
 	if fresh {
@@ -345,8 +413,7 @@ func (m *Manager) armExpiry(l *lineState) {
 		l.expiry.Stop()
 	}
 	reg := l.reg
-	d := reg.Expires.Sub(m.now())
-	l.expiry = time.AfterFunc(d, func() { m.expire(l, reg) })
+	l.expiry = time.AfterFunc(reg.Expires.Sub(m.now()), func() { m.expire(l, reg) })
 }
 
 func (m *Manager) expire(l *lineState, reg *sipphone.Registration) {
@@ -359,7 +426,17 @@ func (m *Manager) expire(l *lineState, reg *sipphone.Registration) {
 	m.unregisterLocked(l, "expired")
 }
 
-// Unregister removes user's binding (REGISTER with Expires 0 or Contact *).
+// Binding implements sipphone.CallFacts.
+func (m *Manager) Binding(user string) (sipphone.Registration, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.byUser[user]; l != nil && l.reg != nil {
+		return *l.reg, true
+	}
+	return sipphone.Registration{}, false
+}
+
+// Unregister implements sipphone.CallFacts (Expires 0 or Contact *).
 func (m *Manager) Unregister(user, reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -379,118 +456,11 @@ func (m *Manager) unregisterLocked(l *lineState, reason string) {
 	l.reg = nil
 	// A call in progress is not torn down here: the adapter ends it by BYE
 	// (or the media timeout does). The line is only unreachable for rings.
-	if l.call == nil && l.ring == nil {
+	if l.cur == nil {
 		l.state = sipphone.StateUnregistered
 	}
 	m.publish(sipphone.Event{Type: sipphone.EventUnregistered, Line: l.id, Reason: reason})
 	m.markDirty()
-}
-
-// CallInfo describes a call the SIP side set up.
-type CallInfo struct {
-	ID        string
-	Direction sipphone.Direction
-	Dialed    string // the Request-URI user of an INVITE from the phone
-	Codec     string
-	LocalRTP  string
-	RemoteRTP string
-	EventPT   int
-	// Media is the call's running media, nil when it has none.
-	Media *stream.Call
-}
-
-// AcceptPhoneCall decides whether an INVITE from user may be answered. It
-// returns the line id, ErrLineNotFound for a user that is not a line,
-// ErrNotRegistered when the line has no binding, ErrLineBusy when the line
-// already has a call or is being rung.
-func (m *Manager) AcceptPhoneCall(user string) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l := m.byUser[user]
-	switch {
-	case l == nil:
-		return "", sipphone.ErrLineNotFound
-	case l.reg == nil:
-		return l.id, sipphone.ErrNotRegistered
-	case l.call != nil || l.ring != nil:
-		return l.id, sipphone.ErrLineBusy
-	case m.closed:
-		return l.id, sipphone.ErrShuttingDown
-	}
-	return l.id, nil
-}
-
-// PhoneCallStarted records a call the phone placed and we answered: the
-// handset is off-hook. When the number dialed is not the auto-dial target,
-// the number is reported as a dialed event too.
-func (m *Manager) PhoneCallStarted(lineID string, c CallInfo) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l := m.byID[lineID]
-	if l == nil {
-		return sipphone.ErrLineNotFound
-	}
-	if l.call != nil || l.ring != nil {
-		return sipphone.ErrLineBusy
-	}
-	c.Direction = sipphone.FromPhone
-	if m.isAutoDial(c.Dialed) {
-		c.Dialed = ""
-	}
-	m.startCallLocked(l, c)
-	m.log.Info("off hook", "line", l.id, "call_id", c.ID, "dialed", c.Dialed, "codec", c.Codec)
-	m.publish(sipphone.Event{Type: sipphone.EventOffHook, Line: l.id, CallID: c.ID, Direction: sipphone.FromPhone})
-	if c.Dialed != "" {
-		m.publish(sipphone.Event{Type: sipphone.EventDialed, Line: l.id, CallID: c.ID, Number: c.Dialed})
-	}
-	return nil
-}
-
-// isAutoDial reports whether a Request-URI user is the Offhook Auto-Dial
-// target rather than digits the user dialed. A direct IP call (*47...) or an
-// empty user is the auto-dial too.
-func (m *Manager) isAutoDial(user string) bool {
-	return user == "" || user == m.cfg.AutoDial || strings.HasPrefix(user, "*47")
-}
-
-func (m *Manager) startCallLocked(l *lineState, c CallInfo) {
-	l.call = &sipphone.CallStatus{ID: c.ID, Direction: c.Direction, Dialed: c.Dialed, Since: sipphone.Timestamp(m.now()),
-		Codec: c.Codec, LocalRTP: c.LocalRTP, RemoteRTP: c.RemoteRTP, DTMFPT: max(c.EventPT, 0)}
-	l.state = sipphone.StateOffHook
-	l.media = c.Media
-	m.calls[c.ID] = l
-}
-
-// endCallLocked forgets the line's call and stops its streams.
-func (m *Manager) endCallLocked(l *lineState) {
-	l.call = nil
-	l.media = nil
-	for _, st := range l.streams {
-		m.stopStreamLocked(l, st, "call_ended")
-	}
-}
-
-// CallEnded records the end of call id. reason is "bye" when the phone hung
-// up (the handset is down: on_hook), "cancel" when the phone gave up before
-// we answered, or another word for calls ended by failures.
-func (m *Manager) CallEnded(callID, reason string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l := m.calls[callID]
-	if l == nil {
-		return
-	}
-	delete(m.calls, callID)
-	if l.call == nil || l.call.ID != callID {
-		return
-	}
-	m.endCallLocked(l)
-	l.state = sipphone.StateOnHook
-	if l.reg == nil {
-		l.state = sipphone.StateUnregistered
-	}
-	m.log.Info("on hook", "line", l.id, "call_id", callID, "reason", reason)
-	m.publish(sipphone.Event{Type: sipphone.EventOnHook, Line: l.id, CallID: callID, Reason: reason})
 }
 
 // resolve returns the line for an API line id; "" means the first line.
@@ -517,167 +487,6 @@ func (m *Manager) idsLocked() []string {
 		return []string{"none yet"}
 	}
 	return ids
-}
-
-// Ring rings a line. It returns the ring id at once; progress is published
-// as ring_start, ring_stop and off_hook events.
-func (m *Manager) Ring(lineID string, o RingOptions) (string, string, error) {
-	alert := ""
-	if o.Pattern != "" {
-		v, ok := m.cfg.RingPatterns[o.Pattern]
-		if !ok {
-			names := make([]string, 0, len(m.cfg.RingPatterns))
-			for k := range m.cfg.RingPatterns {
-				names = append(names, k)
-			}
-			return "", "", fmt.Errorf("%w: unknown ring pattern %q; configured patterns: %s", sipphone.ErrInvalid, o.Pattern, strings.Join(slices.Sorted(slices.Values(names)), ", "))
-		}
-		alert = v
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = m.cfg.RingTimeout
-	}
-	m.mu.Lock()
-	l, err := m.resolve(lineID)
-	if err != nil {
-		m.mu.Unlock()
-		return "", "", err
-	}
-	switch {
-	case m.closed:
-		m.mu.Unlock()
-		return "", l.id, sipphone.ErrShuttingDown
-	case l.reg == nil:
-		m.mu.Unlock()
-		return "", l.id, fmt.Errorf("%w: line %q has no registration; check the adapter's SIP server setting and GET /diagnostics", sipphone.ErrNotRegistered, l.id)
-	case l.ring != nil:
-		m.mu.Unlock()
-		return "", l.id, fmt.Errorf("%w: line %q is already ringing (ring %s)", sipphone.ErrLineBusy, l.id, l.ring.ID)
-	case l.call != nil:
-		m.mu.Unlock()
-		return "", l.id, fmt.Errorf("%w: line %q is off-hook in call %s", sipphone.ErrLineBusy, l.id, l.call.ID)
-	}
-	id := newID()
-	cid := o.CallerID
-	l.ring = &sipphone.RingStatus{ID: id, Since: sipphone.Timestamp(m.now()), Pattern: o.Pattern, Timeout: o.Timeout.Seconds()}
-	if cid != (sipphone.CallerID{}) {
-		l.ring.CallerID = &cid
-	}
-	l.state = sipphone.StateRinging
-	m.rings[id] = l
-	req := RingRequest{ID: id, LineID: l.id, User: l.user, Reg: *l.reg, CallerID: cid, AlertInfo: alert, Timeout: o.Timeout}
-	m.log.Info("ringing", "line", l.id, "ring_id", id, "pattern", o.Pattern, "caller", cid.Number)
-	m.publish(sipphone.Event{Type: sipphone.EventRingStart, Line: l.id, RingID: id, CallerID: l.ring.CallerID, Pattern: o.Pattern})
-	sig := m.sig
-	m.mu.Unlock()
-	sig.Ring(req)
-	return id, l.id, nil
-}
-
-// StopRing cancels the ring on a line.
-func (m *Manager) StopRing(lineID string) (string, error) {
-	m.mu.Lock()
-	l, err := m.resolve(lineID)
-	if err != nil {
-		m.mu.Unlock()
-		return "", err
-	}
-	if l.ring == nil {
-		m.mu.Unlock()
-		return l.id, fmt.Errorf("%w: line %q", sipphone.ErrNotRinging, l.id)
-	}
-	id, sig := l.ring.ID, m.sig
-	m.mu.Unlock()
-	sig.CancelRing(id)
-	return l.id, nil
-}
-
-// RingAnswered records that the phone answered ring id: the handset is
-// off-hook in the call described by c.
-func (m *Manager) RingAnswered(id string, c CallInfo) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l := m.rings[id]
-	if l == nil {
-		return
-	}
-	delete(m.rings, id)
-	l.ring = nil
-	c.Direction = sipphone.ToPhone
-	m.startCallLocked(l, c)
-	m.log.Info("ring answered", "line", l.id, "ring_id", id, "call_id", c.ID)
-	m.publish(sipphone.Event{Type: sipphone.EventRingStop, Line: l.id, RingID: id, Reason: string(sipphone.RingAnswered)})
-	m.publish(sipphone.Event{Type: sipphone.EventOffHook, Line: l.id, CallID: c.ID, RingID: id, Answered: true, Direction: sipphone.ToPhone})
-}
-
-// RingEnded records that ring id ended unanswered.
-func (m *Manager) RingEnded(id string, outcome sipphone.RingOutcome, detail string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l := m.rings[id]
-	if l == nil {
-		return
-	}
-	delete(m.rings, id)
-	l.ring = nil
-	if l.call == nil {
-		switch {
-		case l.reg == nil:
-			l.state = sipphone.StateUnregistered
-		default:
-			l.state = sipphone.StateOnHook
-		}
-	}
-	m.log.Info("ring ended", "line", l.id, "ring_id", id, "reason", outcome, "detail", detail)
-	m.publish(sipphone.Event{Type: sipphone.EventRingStop, Line: l.id, RingID: id, Reason: string(outcome)})
-}
-
-// Hangup ends the line's call with BYE, or stops its ring. After a BYE of
-// ours the hook state is unknown: the adapter plays reorder tone and says
-// nothing when the handset is put down.
-func (m *Manager) Hangup(lineID string) (string, error) {
-	m.mu.Lock()
-	l, err := m.resolve(lineID)
-	if err != nil {
-		m.mu.Unlock()
-		return "", err
-	}
-	if l.ring != nil && l.call == nil {
-		id, sig := l.ring.ID, m.sig
-		m.mu.Unlock()
-		sig.CancelRing(id)
-		return l.id, nil
-	}
-	if l.call == nil {
-		m.mu.Unlock()
-		return l.id, fmt.Errorf("%w: line %q is not in a call", sipphone.ErrNoCall, l.id)
-	}
-	callID := l.call.ID
-	delete(m.calls, callID)
-	m.endCallLocked(l)
-	l.state = sipphone.StateUnknown
-	m.log.Info("hung up by request", "line", l.id, "call_id", callID)
-	m.publish(sipphone.Event{Type: sipphone.EventHangup, Line: l.id, CallID: callID, Reason: "api"})
-	sig := m.sig
-	m.mu.Unlock()
-	sig.Hangup(callID)
-	return l.id, nil
-}
-
-// ServerEndedCall records a call we ended for a reason other than an API
-// request (shutdown, media timeout): like Hangup, the hook state becomes
-// unknown.
-func (m *Manager) ServerEndedCall(callID, reason string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l := m.calls[callID]
-	if l == nil || l.call == nil || l.call.ID != callID {
-		return
-	}
-	delete(m.calls, callID)
-	m.endCallLocked(l)
-	l.state = sipphone.StateUnknown
-	m.publish(sipphone.Event{Type: sipphone.EventHangup, Line: l.id, CallID: callID, Reason: reason})
 }
 
 // Status returns every line, in order.
@@ -737,17 +546,19 @@ func (l *lineState) status() sipphone.LineStatus {
 	default:
 		s.OffHook = ptr(false)
 	}
-	if l.call != nil {
-		c := *l.call
-		if l.media != nil {
-			ms := l.media.Stats()
-			c.Media = &ms
+	if c := l.cur; c != nil {
+		if c.status != nil {
+			cs := *c.status
+			if c.media != nil {
+				ms := c.media.Stats()
+				cs.Media = &ms
+			}
+			s.Call = &cs
 		}
-		s.Call = &c
-	}
-	if l.ring != nil {
-		r := *l.ring
-		s.Ring = &r
+		if c.ring != nil {
+			r := *c.ring
+			s.Ring = &r
+		}
 	}
 	return s
 }

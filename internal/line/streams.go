@@ -8,15 +8,18 @@ import (
 
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/dsp"
-	"github.com/sip-phone-api/sipphone/internal/stream"
+	"github.com/sip-phone-api/sipphone/internal/media"
 )
 
-// StreamOptions are what a client asks of an audio stream.
+// StreamOptions are what a client asks of an audio media.
 type StreamOptions struct {
 	Direction  string // "in" (phone to client), "out" (client to phone) or "both"
 	Format     dsp.Format
 	SampleRate int
 	FrameMS    int
+	// ConnectTimeout stops the stream when no client has connected to it
+	// by then (0: never).
+	ConnectTimeout time.Duration
 }
 
 // Stream is one client's audio stream on a call: a listener (phone to
@@ -25,18 +28,19 @@ type Stream struct {
 	ID       string
 	LineID   string
 	Options  StreamOptions
-	Listener *stream.Listener // nil for "out"
-	Speaker  *stream.Speaker  // nil for "in"
-	Media    *stream.Call
+	Listener *media.Listener // nil for "out"
+	Speaker  *media.Speaker  // nil for "in"
+	Media    *media.Call
 	Created  time.Time
 	// Marks delivers the names of marks reached (for the client writer).
 	Marks chan MarkReached
 
-	done        chan struct{}
-	reason      string // why it stopped; written before done is closed
-	connected   sync.Once
-	isConnected atomic.Bool
-	stopOnce    sync.Once
+	connectTimer *time.Timer // stops a stream nobody connects to; nil without a timeout
+	done         chan struct{}
+	reason       string // why it stopped; written before done is closed
+	connected    sync.Once
+	isConnected  atomic.Bool
+	stopOnce     sync.Once
 }
 
 // MarkReached reports a mark whose audio was played (or cleared).
@@ -48,7 +52,13 @@ type MarkReached struct {
 // Connect claims the stream for a client; only the first call succeeds.
 func (s *Stream) Connect() bool {
 	ok := false
-	s.connected.Do(func() { ok = true; s.isConnected.Store(true) })
+	s.connected.Do(func() {
+		ok = true
+		s.isConnected.Store(true)
+		if s.connectTimer != nil {
+			s.connectTimer.Stop()
+		}
+	})
 	return ok
 }
 
@@ -70,19 +80,20 @@ func (m *Manager) StartStream(lineID string, o StreamOptions) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.call == nil || l.media == nil {
+	med := l.media()
+	if med == nil {
 		return nil, fmt.Errorf("%w: line %q has no call with media; lift the handset or ring it first", sipphone.ErrNoCall, l.id)
 	}
-	st := &Stream{ID: newID(), LineID: l.id, Options: o, Media: l.media, Created: m.now(),
+	st := &Stream{ID: newID(), LineID: l.id, Options: o, Media: med, Created: m.now(),
 		Marks: make(chan MarkReached, 256), done: make(chan struct{})}
 	if o.Direction == "in" || o.Direction == "both" {
-		st.Listener, err = stream.NewListener(stream.ListenerConfig{Format: o.Format, SampleRate: o.SampleRate, FrameMS: o.FrameMS})
+		st.Listener, err = media.NewListener(media.ListenerConfig{Format: o.Format, SampleRate: o.SampleRate, FrameMS: o.FrameMS})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", sipphone.ErrInvalid, err)
 		}
 	}
 	if o.Direction == "out" || o.Direction == "both" {
-		st.Speaker, err = stream.NewSpeaker(o.Format, o.SampleRate, func(name string, cleared bool) {
+		st.Speaker, err = media.NewSpeaker(o.Format, o.SampleRate, func(name string, cleared bool) {
 			select {
 			case st.Marks <- MarkReached{Name: name, Cleared: cleared}:
 			default: // a client that does not read its marks loses the oldest news
@@ -92,7 +103,7 @@ func (m *Manager) StartStream(lineID string, o StreamOptions) (*Stream, error) {
 			return nil, fmt.Errorf("%w: %v", sipphone.ErrInvalid, err)
 		}
 	}
-	if st.Listener != nil && !l.media.AddListener(st.Listener) || st.Speaker != nil && !l.media.AddSpeaker(st.Speaker) {
+	if st.Listener != nil && !med.AddListener(st.Listener) || st.Speaker != nil && !med.AddSpeaker(st.Speaker) {
 		return nil, fmt.Errorf("%w: the call is ending", sipphone.ErrNoCall)
 	}
 	if l.streams == nil {
@@ -100,13 +111,20 @@ func (m *Manager) StartStream(lineID string, o StreamOptions) (*Stream, error) {
 	}
 	l.streams[st.ID] = st
 	m.streams[st.ID] = l
+	if o.ConnectTimeout > 0 {
+		st.connectTimer = time.AfterFunc(o.ConnectTimeout, func() {
+			if !st.Connected() {
+				m.StopStream(st.ID, "not_connected") // an error when it already stopped: nothing to do
+			}
+		})
+	}
 	m.log.Info("audio stream started", "line", l.id, "stream_id", st.ID, "direction", o.Direction, "format", o.Format, "sample_rate", o.SampleRate)
-	m.publish(sipphone.Event{Type: sipphone.EventAudioStart, Line: l.id, StreamID: st.ID, CallID: l.call.ID,
+	m.publish(sipphone.Event{Type: sipphone.EventAudioStart, Line: l.id, StreamID: st.ID, CallID: l.cur.id,
 		Direction: sipphone.Direction(o.Direction), Format: o.Format.String(), SampleRate: o.SampleRate})
 	return st, nil
 }
 
-// Stream returns a running stream.
+// Stream returns a running media.
 func (m *Manager) Stream(id string) (*Stream, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -133,6 +151,9 @@ func (m *Manager) stopStreamLocked(l *lineState, st *Stream, reason string) {
 	delete(l.streams, st.ID)
 	delete(m.streams, st.ID)
 	st.stopOnce.Do(func() {
+		if st.connectTimer != nil {
+			st.connectTimer.Stop()
+		}
 		if st.Listener != nil {
 			st.Media.RemoveListener(st.Listener)
 		}
@@ -155,10 +176,11 @@ func (m *Manager) SetLoopback(lineID string, on bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if l.media == nil {
+	med := l.media()
+	if med == nil {
 		return l.id, fmt.Errorf("%w: line %q has no call", sipphone.ErrNoCall, l.id)
 	}
-	l.media.SetLoopback(on)
+	med.SetLoopback(on)
 	m.log.Info("loopback", "line", l.id, "on", on)
 	return l.id, nil
 }
@@ -172,33 +194,39 @@ func (m *Manager) Play(lineID string, pcm []int16) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	if l.media == nil {
+	med := l.media()
+	if med == nil {
 		return "", l.id, fmt.Errorf("%w: line %q has no call", sipphone.ErrNoCall, l.id)
 	}
-	if len(pcm) > stream.DefaultQueue {
+	if len(pcm) > media.DefaultQueue {
 		return "", l.id, fmt.Errorf("%w: the file plays %v; at most %v can be played at once", sipphone.ErrInvalid,
-			time.Duration(len(pcm))*time.Second/8000, time.Duration(stream.DefaultQueue)*time.Second/8000)
+			time.Duration(len(pcm))*time.Second/8000, time.Duration(media.DefaultQueue)*time.Second/8000)
 	}
 	id := newID()
-	media, lineID := l.media, l.id
-	var sp *stream.Speaker
-	sp, err = stream.NewSpeaker(dsp.FormatPCM16, 8000, func(_ string, cleared bool) {
+	lineID = l.id
+	var sp *media.Speaker
+	sp, err = media.NewSpeaker(dsp.FormatPCM16, 8000, func(_ string, cleared bool) {
 		// Called by the media send loop with the call's media lock held:
 		// hand the end over to the manager's goroutine, never waiting (it
 		// takes that lock to remove the speaker). Should 256 playbacks end
 		// at once, the hand-over waits on a goroutine of its own.
-		end := playbackEnd{id: id, line: lineID, media: media, speaker: sp, cleared: cleared}
+		end := playbackEnd{id: id, line: lineID, media: med, speaker: sp, cleared: cleared}
 		select {
 		case m.finished <- end:
 		default:
-			go func() { m.finished <- end }()
+			go func() {
+				select {
+				case m.finished <- end:
+				case <-m.stop: // the manager is closed: nobody publishes any more
+				}
+			}()
 		}
 	})
 	if err != nil {
 		return "", l.id, err
 	}
 	sp.Push(pcm)
-	if !media.AddSpeaker(sp) {
+	if !med.AddSpeaker(sp) {
 		return "", l.id, fmt.Errorf("%w: the call is ending", sipphone.ErrNoCall)
 	}
 	sp.Mark("end")
@@ -213,21 +241,30 @@ func (m *Manager) PublishLevels() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, l := range m.lines {
-		if l.media == nil || l.call == nil {
+		med := l.media()
+		if med == nil {
 			continue
 		}
-		st := l.media.Stats()
-		m.publish(sipphone.Event{Type: sipphone.EventAudioLevel, Line: l.id, CallID: l.call.ID,
+		st := med.Stats()
+		m.publish(sipphone.Event{Type: sipphone.EventAudioLevel, Line: l.id, CallID: l.cur.id,
 			LevelIn:  &sipphone.Level{RMS: st.LevelIn.RMS, Peak: st.LevelIn.Peak},
 			LevelOut: &sipphone.Level{RMS: st.LevelOut.RMS, Peak: st.LevelOut.Peak}})
 	}
 }
 
+// media returns the running media of the line's call, nil when none.
+func (l *lineState) media() *media.Call {
+	if l.cur == nil {
+		return nil
+	}
+	return l.cur.media
+}
+
 // playbackEnd is a playback whose audio has all been sent (or cleared).
 type playbackEnd struct {
 	id, line string
-	media    *stream.Call
-	speaker  *stream.Speaker
+	media    *media.Call
+	speaker  *media.Speaker
 	cleared  bool
 }
 

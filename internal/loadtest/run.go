@@ -23,8 +23,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/dsp"
-	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 // The call's audio: 20 ms G.711 mu-law packets at 8 kHz.
@@ -725,7 +725,7 @@ func serverHistogram(ctx context.Context, client *http.Client, rest string) ([]u
 	if err := json.NewDecoder(res.Body).Decode(&lines); err != nil {
 		return nil, fmt.Errorf("GET /lines: %w", err)
 	}
-	sum := make([]uint64, len(stream.LatencyBuckets)+1)
+	sum := make([]uint64, len(sipphone.LatencyBuckets)+1)
 	for _, l := range lines {
 		if l.Call == nil || l.Call.Media == nil {
 			continue
@@ -754,10 +754,10 @@ func histogramQuantile(counts []uint64, q float64) time.Duration {
 	for i, c := range counts {
 		seen += c
 		if seen >= target && c > 0 {
-			if i < len(stream.LatencyBuckets) {
-				return stream.LatencyBuckets[i]
+			if i < len(sipphone.LatencyBuckets) {
+				return sipphone.LatencyBuckets[i]
 			}
-			return 2 * stream.LatencyBuckets[len(stream.LatencyBuckets)-1]
+			return 2 * sipphone.LatencyBuckets[len(sipphone.LatencyBuckets)-1]
 		}
 	}
 	return 0

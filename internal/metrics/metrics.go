@@ -23,7 +23,6 @@ import (
 
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/events"
-	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 // namespace prefixes every metric name.
@@ -90,11 +89,11 @@ func (l *Latency) Observe(d time.Duration) {
 // Histogram returns the underlying Prometheus histogram.
 func (l *Latency) Histogram() prometheus.Histogram { return l.h }
 
-// latencyBuckets are stream.LatencyBuckets in seconds: 0.1 ms to 1 s, the
+// latencyBuckets are sipphone.LatencyBuckets in seconds: 0.1 ms to 1 s, the
 // same bounds as the per-call histograms in /status.
 func latencyBuckets() []float64 {
-	b := make([]float64, len(stream.LatencyBuckets))
-	for i, d := range stream.LatencyBuckets {
+	b := make([]float64, len(sipphone.LatencyBuckets))
+	for i, d := range sipphone.LatencyBuckets {
 		b[i] = d.Seconds()
 	}
 	return b

@@ -16,8 +16,6 @@ import (
 
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/events"
-	"github.com/sip-phone-api/sipphone/internal/rtp"
-	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -206,12 +204,12 @@ func TestLineCollector(t *testing.T) {
 	lines := []sipphone.LineStatus{
 		{ID: "kitchen", Registered: true, State: sipphone.StateOffHook, Call: &sipphone.CallStatus{
 			ID: "c1", Direction: sipphone.FromPhone, Since: sipphone.Timestamp(since),
-			Media: &stream.MediaStats{
-				RTP:       rtp.RTPStats{PacketsReceived: 500, BytesReceived: 80000, Lost: 3, Duplicates: 1, JitterMS: 2.5, Foreign: 4, Malformed: 5, PacketsSent: 499, BytesSent: 79840},
-				Jitter:    stream.JitterStats{Late: 2, Lost: 3, Reordered: 1, TargetMS: 40, JitterMS: 3, BufferedMS: 20},
+			Media: &sipphone.MediaStats{
+				RTP:       sipphone.RTPStats{PacketsReceived: 500, BytesReceived: 80000, Lost: 3, Duplicates: 1, JitterMS: 2.5, Foreign: 4, Malformed: 5, PacketsSent: 499, BytesSent: 79840},
+				Jitter:    sipphone.JitterStats{Late: 2, Lost: 3, Reordered: 1, TargetMS: 40, JitterMS: 3, BufferedMS: 20},
 				Concealed: 3,
-				LevelIn:   stream.Levels{RMS: -30, Peak: -12},
-				LevelOut:  stream.Levels{RMS: -120, Peak: -120},
+				LevelIn:   sipphone.Level{RMS: -30, Peak: -12},
+				LevelOut:  sipphone.Level{RMS: -120, Peak: -120},
 				Listeners: 2, Speakers: 1,
 			},
 		}},
@@ -426,7 +424,7 @@ func BenchmarkLatencyObserve(b *testing.B) {
 
 func BenchmarkScrape(b *testing.B) {
 	lines := []sipphone.LineStatus{
-		{ID: "a", Registered: true, State: sipphone.StateOffHook, Call: &sipphone.CallStatus{Media: &stream.MediaStats{}}},
+		{ID: "a", Registered: true, State: sipphone.StateOffHook, Call: &sipphone.CallStatus{Media: &sipphone.MediaStats{}}},
 		{ID: "b", Registered: true, State: sipphone.StateOnHook},
 	}
 	m := New(nil, func() []sipphone.LineStatus { return lines })

@@ -28,7 +28,8 @@ type Ports struct {
 var ErrNoPorts = errors.New("rtp: no free port in the configured range")
 
 // NewPorts returns an allocator binding on host (the unspecified address
-// binds all interfaces) within [min, max].
+// binds all interfaces) within [min, max]. min = max = 0 lets the system
+// choose each port (for tests and tools, never with a firewall).
 func NewPorts(host netip.Addr, min, max int) *Ports {
 	return &Ports{host: host, min: min, max: max, inUse: map[int]bool{}}
 }
@@ -36,6 +37,16 @@ func NewPorts(host netip.Addr, min, max int) *Ports {
 // Open binds a socket on a free even port of the range (an odd port only
 // when the range holds no even one). Close the returned conn with Release.
 func (p *Ports) Open() (*net.UDPConn, error) {
+	if p.min == 0 && p.max == 0 {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.host, 0)))
+		if err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		p.inUse[c.LocalAddr().(*net.UDPAddr).Port] = true
+		p.mu.Unlock()
+		return c, nil
+	}
 	first := p.min + p.min%2
 	if first > p.max {
 		first = p.min

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	pionrtp "github.com/pion/rtp"
+
+	"github.com/sip-phone-api/sipphone"
 )
 
 // Session is the RTP transport of one call: one UDP socket, one remote
@@ -41,8 +42,10 @@ type Session struct {
 	pkt     pionrtp.Packet
 	sendBuf [1500]byte
 
-	rx   rxStats   // owned by the single reading goroutine
-	stat statsCell // published copies for other goroutines
+	rx       rxState   // owned by the single reading goroutine
+	deadline time.Time // read deadline set on conn; owned by the reader
+	expired  bool      // the last read ended at the deadline
+	stat     statsCell // counters other goroutines read
 }
 
 // NewSession wraps conn (from Ports.Open) for a call whose SDP named
@@ -80,9 +83,17 @@ var ErrTimeout = errors.New("rtp: read deadline")
 // and returns the arrival time. Packets from other sources and packets
 // that are not RTP version 2 are counted and skipped. It returns
 // ErrTimeout when the deadline passes and net.ErrClosed after Close.
+//
+// The socket's deadline is changed only when deadline is earlier than the
+// one set, or the one set has passed: an earlier wake-up than asked is
+// harmless (the caller's periodic work runs early), and it spares a system
+// call per packet.
 func (s *Session) Read(buf []byte, pkt *pionrtp.Packet, deadline time.Time) (time.Time, error) {
-	if err := s.conn.SetReadDeadline(deadline); err != nil {
-		return time.Time{}, err
+	if s.expired || deadline.IsZero() != s.deadline.IsZero() || deadline.Before(s.deadline) {
+		if err := s.conn.SetReadDeadline(deadline); err != nil {
+			return time.Time{}, err
+		}
+		s.deadline, s.expired = deadline, false
 	}
 	for {
 		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
@@ -90,22 +101,20 @@ func (s *Session) Read(buf []byte, pkt *pionrtp.Packet, deadline time.Time) (tim
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				s.expired = true
 				return now, ErrTimeout
 			}
 			return now, err
 		}
 		if !s.accept(from) {
-			s.rx.foreign++
-			s.publish()
+			s.stat.foreign.Add(1)
 			continue
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
-			s.rx.malformed++
-			s.publish()
+			s.stat.malformed.Add(1)
 			continue
 		}
-		s.rx.packet(pkt, n, now)
-		s.publish()
+		s.rx.packet(pkt, n, now, &s.stat)
 		return now, nil
 	}
 }
@@ -154,58 +163,23 @@ func (s *Session) Send(pt uint8, payload []byte, samples uint32) error {
 // Close closes the socket; a blocked Read returns net.ErrClosed.
 func (s *Session) Close() error { return s.conn.Close() }
 
-// RTPStats are the RTP statistics of a session (RFC 3550 section 6.4).
-type RTPStats struct {
-	PacketsReceived uint64    `json:"packets_received"`
-	BytesReceived   uint64    `json:"bytes_received"`
-	Lost            int64     `json:"lost" doc:"Expected minus received (RFC 3550 A.3); negative with duplicates"`
-	Duplicates      uint64    `json:"duplicates"`
-	JitterMS        float64   `json:"jitter_ms" doc:"Interarrival jitter, RFC 3550 A.8"`
-	Foreign         uint64    `json:"foreign_dropped" doc:"Packets from other sources, dropped"`
-	Malformed       uint64    `json:"malformed_dropped"`
-	PacketsSent     uint64    `json:"packets_sent"`
-	BytesSent       uint64    `json:"bytes_sent"`
-	LastReceived    time.Time `json:"last_received,omitzero"`
+// Stats returns the counters. Duplicates and interarrival jitter are not
+// counted here: the jitter buffer, which must find both anyway, reports
+// them (internal/jitter).
+func (s *Session) Stats() sipphone.RTPStats { return s.stat.load() }
+
+// rxState follows the sequence numbers for the loss count; only the
+// reading goroutine touches it.
+type rxState struct {
+	started         bool
+	baseSeq, maxSeq uint16
+	cycles          uint32
+	received        uint64
 }
 
-// Stats returns a snapshot of the statistics.
-func (s *Session) Stats() RTPStats { return s.stat.load() }
-
-// rxStats computes receive statistics; only the reading goroutine touches it.
-type rxStats struct {
-	started            bool
-	baseSeq, maxSeq    uint16
-	cycles             uint32
-	received, bytes    uint64
-	foreign, malformed uint64
-	duplicates         uint64
-	lastSeqSeen        [64]uint16 // recent sequence numbers, for duplicate detection
-	lastSeqIdx         int
-	transit            int64
-	jitter             float64 // in timestamp units
-	clockRate          float64
-	last               time.Time
-	transitSet         bool
-}
-
-func (r *rxStats) packet(p *pionrtp.Packet, n int, now time.Time) {
-	if r.clockRate == 0 {
-		r.clockRate = 8000
-	}
+func (r *rxState) packet(p *pionrtp.Packet, n int, now time.Time, st *statsCell) {
 	seq := p.SequenceNumber
-	for _, v := range r.lastSeqSeen[:min(len(r.lastSeqSeen), int(r.received))] {
-		if v == seq {
-			r.duplicates++
-			r.received++
-			r.bytes += uint64(n)
-			return
-		}
-	}
-	r.lastSeqSeen[r.lastSeqIdx] = seq
-	r.lastSeqIdx = (r.lastSeqIdx + 1) % len(r.lastSeqSeen)
 	r.received++
-	r.bytes += uint64(n)
-	r.last = now
 	if !r.started {
 		r.started, r.baseSeq, r.maxSeq = true, seq, seq
 	} else if d := seq - r.maxSeq; d != 0 && d < 0x8000 {
@@ -214,47 +188,23 @@ func (r *rxStats) packet(p *pionrtp.Packet, n int, now time.Time) {
 		}
 		r.maxSeq = seq
 	}
-	// Interarrival jitter (RFC 3550 A.8), in timestamp units.
-	arrival := int64(float64(now.UnixNano()) * r.clockRate / 1e9)
-	transit := arrival - int64(p.Timestamp)
-	if r.transitSet {
-		d := transit - r.transit
-		r.jitter += (math.Abs(float64(d)) - r.jitter) / 16
-	}
-	r.transit, r.transitSet = transit, true
-}
-
-func (r *rxStats) lost() int64 {
-	if !r.started {
-		return 0
-	}
+	// Expected minus received (RFC 3550 A.3): duplicates make it smaller.
 	expected := int64(r.cycles)<<16 + int64(r.maxSeq) - int64(r.baseSeq) + 1
-	return expected - int64(r.received-r.duplicates)
+	st.received.Store(r.received)
+	st.bytes.Add(uint64(n))
+	st.lost.Store(expected - int64(r.received))
+	st.last.Store(now.UnixNano())
 }
 
-// statsCell holds the published statistics. The reading goroutine stores
-// a fresh copy after each packet under mu (a short, uncontended lock that
-// is never held across I/O); the sending side counts with atomics.
+// statsCell holds the counters: written by the reading (or sending)
+// goroutine with single atomic stores, read by anyone, no lock and no copy
+// per packet.
 type statsCell struct {
-	mu        sync.Mutex // guards rx
-	rx        RTPStats
-	sentPkts  atomic.Uint64
-	sentBytes atomic.Uint64
-}
-
-func (s *Session) publish() {
-	st := RTPStats{PacketsReceived: s.rx.received, BytesReceived: s.rx.bytes, Lost: s.rx.lost(), Duplicates: s.rx.duplicates,
-		JitterMS: s.rx.jitter / s.rx.rateOr8k() * 1000, Foreign: s.rx.foreign, Malformed: s.rx.malformed, LastReceived: s.rx.last}
-	s.stat.mu.Lock()
-	s.stat.rx = st
-	s.stat.mu.Unlock()
-}
-
-func (r *rxStats) rateOr8k() float64 {
-	if r.clockRate == 0 {
-		return 8000
-	}
-	return r.clockRate
+	received, bytes     atomic.Uint64
+	foreign, malformed  atomic.Uint64
+	lost                atomic.Int64
+	last                atomic.Int64 // UnixNano of the last accepted packet
+	sentPkts, sentBytes atomic.Uint64
 }
 
 func (c *statsCell) sent(n int) {
@@ -262,10 +212,11 @@ func (c *statsCell) sent(n int) {
 	c.sentBytes.Add(uint64(n))
 }
 
-func (c *statsCell) load() RTPStats {
-	c.mu.Lock()
-	st := c.rx
-	c.mu.Unlock()
-	st.PacketsSent, st.BytesSent = c.sentPkts.Load(), c.sentBytes.Load()
+func (c *statsCell) load() sipphone.RTPStats {
+	st := sipphone.RTPStats{PacketsReceived: c.received.Load(), BytesReceived: c.bytes.Load(), Lost: c.lost.Load(),
+		Foreign: c.foreign.Load(), Malformed: c.malformed.Load(), PacketsSent: c.sentPkts.Load(), BytesSent: c.sentBytes.Load()}
+	if ns := c.last.Load(); ns != 0 {
+		st.LastReceived = time.Unix(0, ns)
+	}
 	return st
 }

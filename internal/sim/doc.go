@@ -12,6 +12,11 @@
 // it receives, and sends keys by RFC 4733 telephone-events, SIP INFO or tones
 // inside the audio.
 //
+// The simulator is deliberately an independent peer: it has its own SDP,
+// WAV and G.711 code instead of importing the server's (internal/sdp,
+// internal/dsp), so that a mistake in one is not mirrored in the other and
+// the tests that run it against the server can catch it.
+//
 // Lines are numbered from 0 in the Go API (the index into Config.Lines) and
 // from 1 on the command line, like the adapter's FXS1 and FXS2.
 //

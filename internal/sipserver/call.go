@@ -2,23 +2,21 @@ package sipserver
 
 import (
 	"errors"
-	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sip-phone-api/sipphone"
-	"github.com/sip-phone-api/sipphone/internal/line"
+	"github.com/sip-phone-api/sipphone/internal/dtmf/sipinfo"
 	"github.com/sip-phone-api/sipphone/internal/sdp"
-	"github.com/sip-phone-api/sipphone/internal/stream"
 )
 
 // onInvite answers a call placed by the phone: the handset was lifted (with
 // Offhook Auto-Dial) or a number was dialed. It answers 180 then 200 with
-// an SDP answer, and reports off_hook (and dialed) to the line owner.
+// an SDP answer; the line owner decides whether the call may be taken,
+// reserves its RTP port and starts its media.
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	callID := headerValue(req, "Call-ID")
 	if to := req.To(); to != nil && to.Params.Has("tag") {
@@ -35,32 +33,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !s.authenticate(req, tx, user) {
 		return
 	}
-	s.mu.Lock()
-	closing := s.closing
-	s.mu.Unlock()
-	if closing {
-		s.respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable: shutting down", nil)
-		return
-	}
-	lineID, err := s.cfg.Lines.AcceptPhoneCall(user)
-	switch {
-	case errors.Is(err, sipphone.ErrLineNotFound):
-		s.log.Warn("INVITE from a user that is not a line refused", "user", user, "source", req.Source())
-		s.respond(tx, req, sip.StatusForbidden, "Forbidden: not a line", nil)
-		return
-	case errors.Is(err, sipphone.ErrNotRegistered):
-		s.log.Warn("INVITE from a line that is not registered refused", "line", lineID, "source", req.Source())
-		s.respond(tx, req, sip.StatusForbidden, "Forbidden: register first", nil)
-		return
-	case errors.Is(err, sipphone.ErrLineBusy):
-		s.respond(tx, req, sip.StatusBusyHere, "Busy Here", nil)
-		return
-	case err != nil:
-		s.respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", nil)
-		return
-	}
-	log := s.log.With("line", lineID, "call_id", callID)
-
+	log := s.log.With("user", user, "call_id", callID)
 	offer, err := sdp.Parse(req.Body())
 	if err != nil {
 		log.Warn("INVITE without a usable SDP offer refused", "err", err)
@@ -73,65 +46,73 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here", nil, sip.NewHeader("Warning", `305 sipphone "Incompatible media format: PCMU or PCMA required"`))
 		return
 	}
-	conn, err := s.cfg.Ports.Open()
-	if err != nil {
-		log.Error("no RTP port free", "err", err)
-		s.respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable: no RTP port", nil)
-		return
-	}
 	peer, _ := sourceAddr(req)
-	transport := strings.ToLower(req.Transport())
-	local := s.localIP(peer)
-	rtpPort := conn.LocalAddr().(*net.UDPAddr).Port
-	answer := sdp.Description{SessionID: uint64(time.Now().UnixNano()), Version: 1, Addr: local, Port: rtpPort,
-		Codecs: []sdp.Codec{neg.Codec}, EventPT: neg.EventPT, PTime: neg.PTime}.Marshal()
-
 	d := &dialog{
-		callID: callID, lineID: lineID, incoming: true, log: log,
+		callID: callID, incoming: true, log: log,
 		local: req.To().Address, localTag: sip.GenerateTagN(16),
 		remote: from.Address, remoteTag: from.Params.GetOr("tag", ""),
-		target: from.Address, dest: req.Source(), transport: transport, peer: peer,
-		rtp: conn, acked: make(chan struct{}),
-		cseq: 1,
+		target: from.Address, dest: req.Source(), transport: strings.ToLower(req.Transport()), peer: peer,
+		acked: make(chan struct{}), cseq: 1,
 	}
 	if c := req.Contact(); c != nil {
 		d.target = c.Address
 	}
-	s.mu.Lock()
-	if s.dialogs[callID] != nil {
-		s.mu.Unlock()
-		s.cfg.Ports.Release(conn)
-		s.respond(tx, req, sip.StatusLoopDetected, "Loop Detected", nil)
+	lineID, rtpPort, err := s.cfg.Lines.IncomingCall(sipphone.IncomingCall{User: user, CallID: callID, Dialed: req.Recipient.User, Dialog: d})
+	if err != nil {
+		s.refuseCall(req, tx, lineID, err)
 		return
 	}
-	s.dialogs[callID] = d
-	s.mu.Unlock()
+	d.lineID = lineID
+	d.log = s.log.With("line", lineID, "call_id", callID)
+	s.answerCall(req, tx, d, neg, rtpPort)
+}
 
-	contact := s.contactHeader(peer, transport)
+// refuseCall answers an INVITE the line owner did not accept.
+func (s *Server) refuseCall(req *sip.Request, tx sip.ServerTransaction, lineID string, err error) {
+	switch {
+	case errors.Is(err, sipphone.ErrLineNotFound):
+		s.log.Warn("INVITE from a user that is not a line refused", "user", req.From().Address.User, "source", req.Source())
+		s.respond(tx, req, sip.StatusForbidden, "Forbidden: not a line", nil)
+	case errors.Is(err, sipphone.ErrNotRegistered):
+		s.log.Warn("INVITE from a line that is not registered refused", "line", lineID, "source", req.Source())
+		s.respond(tx, req, sip.StatusForbidden, "Forbidden: register first", nil)
+	case errors.Is(err, sipphone.ErrLineBusy):
+		s.respond(tx, req, sip.StatusBusyHere, "Busy Here", nil)
+	case errors.Is(err, sipphone.ErrShuttingDown):
+		s.respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable: shutting down", nil)
+	case errors.Is(err, sipphone.ErrNoResources):
+		s.log.Error("no RTP port free", "line", lineID, "err", err)
+		s.respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable: no RTP port", nil)
+	default:
+		s.respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", nil)
+	}
+}
+
+// answerCall rings back (180), then answers 200 with our SDP once the owner
+// started the call's media, and retransmits the 200 until it is ACKed.
+func (s *Server) answerCall(req *sip.Request, tx sip.ServerTransaction, d *dialog, neg sdp.Negotiated, rtpPort int) {
+	lines, callID := s.cfg.Lines, d.callID
+	local := s.localIP(d.peer)
+	answer := sdp.Description{SessionID: uint64(time.Now().UnixNano()), Version: 1, Addr: local, Port: rtpPort,
+		Codecs: []sdp.Codec{neg.Codec}, EventPT: neg.EventPT, PTime: neg.PTime}.Marshal()
+	contact := s.contactHeader(d.peer, d.transport)
 	ringing := s.dialogResponse(req, d, sip.StatusRinging, "Ringing", nil)
 	ringing.AppendHeader(contact)
 	if err := tx.Respond(ringing); err != nil {
-		log.Warn("sending 180 failed", "err", err)
+		d.log.Warn("sending 180 failed", "err", err)
 	}
 	// CANCEL is answered by sipgo's transaction layer (200, then 487 to
 	// the INVITE); we learn of it here.
 	canceled := make(chan struct{})
 	if !tx.OnCancel(func(*sip.Request) { close(canceled) }) {
-		s.endDialog(d)
-		s.cfg.Lines.CallEnded(callID, "cancel")
+		lines.CallEnded(callID, "cancel")
 		return
 	}
-	if err := s.startMedia(d, neg); err != nil {
-		log.Error("starting media failed", "err", err)
-		s.endDialog(d)
-		s.respond(tx, req, sip.StatusInternalServerError, "Internal Server Error", nil)
-		return
-	}
-	info := line.CallInfo{ID: callID, Dialed: req.Recipient.User, Codec: neg.Codec.Name, Media: d.media,
-		LocalRTP: netip.AddrPortFrom(local, uint16(rtpPort)).String(), RemoteRTP: neg.Remote.String(), EventPT: neg.EventPT}
-	if err := s.cfg.Lines.PhoneCallStarted(lineID, info); err != nil {
-		s.endDialog(d)
-		s.respond(tx, req, sip.StatusBusyHere, "Busy Here", nil)
+	p := negotiated(neg, d.peer, netip.AddrPortFrom(local, uint16(rtpPort)))
+	if err := lines.CallAnswered(callID, p); err != nil {
+		d.log.Error("cannot take the call", "err", err)
+		lines.CallEnded(callID, "failed")
+		s.respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", nil)
 		return
 	}
 	ok := s.dialogResponse(req, d, sip.StatusOK, "OK", answer)
@@ -140,25 +121,19 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	ok.AppendHeader(sip.NewHeader("Allow", allowed))
 	select {
 	case <-canceled:
-		s.endDialog(d)
-		s.cfg.Lines.CallEnded(callID, "cancel")
+		lines.CallEnded(callID, "cancel")
 		return
 	default:
 	}
-	d.okRes = ok
+	d.setOK(ok)
 	if err := tx.Respond(ok); err != nil {
-		log.Warn("sending 200 failed", "err", err)
-		s.endDialog(d)
-		s.cfg.Lines.CallEnded(callID, "failed")
+		d.log.Warn("sending 200 failed", "err", err)
+		lines.CallEnded(callID, "failed")
 		return
 	}
 	d.setState(dialogConfirmed)
-	log.Info("answered call from phone", "dialed", req.Recipient.User, "codec", neg.Codec.Name, "rtp", info.LocalRTP, "remote_rtp", info.RemoteRTP)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.retransmitOK(tx, d)
-	}()
+	d.log.Info("answered call from phone", "dialed", req.Recipient.User, "codec", p.Codec, "rtp", p.Local, "remote_rtp", p.Remote)
+	s.spawn(func() { s.retransmitOK(tx, d) })
 }
 
 // retransmitOK resends our 2xx until the ACK arrives (RFC 3261 13.3.1.4):
@@ -178,9 +153,9 @@ func (s *Server) retransmitOK(tx sip.ServerTransaction, d *dialog) {
 			d.ack()
 			return
 		case <-timer.C:
-			if err := tx.Respond(d.okRes); err != nil {
+			if err := tx.Respond(d.ok()); err != nil {
 				// The transaction is gone; resend on the transport directly.
-				s.srv.WriteResponse(d.okRes)
+				s.srv.WriteResponse(d.ok())
 			}
 			interval = min(2*interval, sip.T2)
 			timer.Reset(interval)
@@ -208,16 +183,14 @@ func (s *Server) dialogResponse(req *sip.Request, d *dialog, code int, reason st
 // onReInvite answers an INVITE inside an existing dialog (hold, session
 // refresh) by repeating our current answer.
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction, callID string) {
-	s.mu.Lock()
-	d := s.dialogs[callID]
-	s.mu.Unlock()
+	d := s.dialogOf(callID)
 	if d == nil || !s.sameDialog(d, req) {
 		s.respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 		return
 	}
 	body := []byte(nil)
-	if d.okRes != nil {
-		body = d.okRes.Body()
+	if ok := d.ok(); ok != nil {
+		body = ok.Body()
 	}
 	res := s.dialogResponse(req, d, sip.StatusOK, "OK", body)
 	res.AppendHeader(s.contactHeader(d.peer, d.transport))
@@ -233,14 +206,11 @@ func (s *Server) sameDialog(d *dialog, req *sip.Request) bool {
 	if from == nil || to == nil {
 		return false
 	}
-	return from.Params.GetOr("tag", "") == d.remoteTag && to.Params.GetOr("tag", "") == d.localTag
+	return from.Params.GetOr("tag", "") == d.getRemoteTag() && to.Params.GetOr("tag", "") == d.localTag
 }
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	s.mu.Lock()
-	d := s.dialogs[headerValue(req, "Call-ID")]
-	s.mu.Unlock()
-	if d != nil && d.incoming {
+	if d := s.dialogOf(headerValue(req, "Call-ID")); d != nil && d.incoming {
 		d.ack()
 	}
 }
@@ -248,9 +218,7 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 // onBye: the phone hung up (handset down).
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	callID := headerValue(req, "Call-ID")
-	s.mu.Lock()
-	d := s.dialogs[callID]
-	s.mu.Unlock()
+	d := s.dialogOf(callID)
 	if d == nil || !s.sameDialog(d, req) {
 		s.respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 		return
@@ -258,7 +226,6 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, req, sip.StatusOK, "OK", nil)
 	d.ack() // a BYE implies the 2xx arrived
 	if d.setState(dialogEnded) {
-		s.endDialog(d)
 		s.cfg.Lines.CallEnded(callID, "bye")
 	}
 }
@@ -272,9 +239,7 @@ func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 // onInfo takes key presses and hook flash sent by SIP INFO.
 func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	callID := headerValue(req, "Call-ID")
-	s.mu.Lock()
-	d := s.dialogs[callID]
-	s.mu.Unlock()
+	d := s.dialogOf(callID)
 	if d == nil || !s.sameDialog(d, req) {
 		s.respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 		return
@@ -288,89 +253,18 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, sip.StatusOK, "OK", nil)
 		return
 	}
-	ev, err := parseInfo(ct, body)
+	p, err := sipinfo.Parse(ct, body)
 	if err != nil {
 		d.log.Warn("SIP INFO not understood", "content_type", ct, "err", err)
-		if errors.Is(err, errUnsupportedInfo) {
-			s.respond(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type", nil,
-				sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf, application/hook-flash"))
+		if errors.Is(err, sipinfo.ErrUnsupported) {
+			s.respond(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type", nil, sip.NewHeader("Accept", sipinfo.Accept))
 			return
 		}
 		s.respond(tx, req, sip.StatusBadRequest, "Bad Request: "+err.Error(), nil)
 		return
 	}
 	s.respond(tx, req, sip.StatusOK, "OK", nil)
-	p := stream.Press{Digit: ev.Digit, Flash: ev.Type == sipphone.EventFlash, Method: "sip_info"}
-	if ev.DurationMS != nil {
-		p.Duration = time.Duration(*ev.DurationMS) * time.Millisecond
-	}
-	s.cfg.Lines.RecordPress(d.lineID, d.callID, p)
-}
-
-var errUnsupportedInfo = errors.New("unsupported INFO content type")
-
-// parseInfo reads a DTMF or hook-flash INFO body.
-func parseInfo(ct string, body []byte) (sipphone.Event, error) {
-	if len(body) > 1024 {
-		return sipphone.Event{}, errors.New("body too large")
-	}
-	fields := map[string]string{}
-	for _, ln := range strings.FieldsFunc(string(body), func(r rune) bool { return r == '\n' || r == '\r' }) {
-		k, v, _ := strings.Cut(ln, "=")
-		fields[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
-	}
-	flash := sipphone.Event{Type: sipphone.EventFlash, Method: "sip_info"}
-	switch ct {
-	case "application/hook-flash":
-		if strings.EqualFold(fields["signal"], "hf") || fields["signal"] == "16" {
-			return flash, nil
-		}
-		return sipphone.Event{}, errors.New("hook-flash body without signal=hf")
-	case "application/dtmf-relay":
-		sig, ok := fields["signal"]
-		if !ok {
-			return sipphone.Event{}, errors.New("dtmf-relay body without Signal=")
-		}
-		if sig == "16" || strings.EqualFold(sig, "hf") || sig == "!" {
-			return flash, nil
-		}
-		digit, ok := normalizeDigit(sig)
-		if !ok {
-			return sipphone.Event{}, errors.New("unknown DTMF signal " + strconv.Quote(sig))
-		}
-		ev := sipphone.Event{Type: sipphone.EventDTMF, Digit: digit, Method: "sip_info"}
-		if v, err := strconv.Atoi(fields["duration"]); err == nil && v >= 0 && v < 60000 {
-			ev.DurationMS = &v
-		}
-		return ev, nil
-	case "application/dtmf":
-		sig := strings.TrimSpace(string(body))
-		if sig == "16" || sig == "!" {
-			return flash, nil
-		}
-		digit, ok := normalizeDigit(sig)
-		if !ok {
-			return sipphone.Event{}, errors.New("unknown DTMF signal " + strconv.Quote(sig))
-		}
-		return sipphone.Event{Type: sipphone.EventDTMF, Digit: digit, Method: "sip_info"}, nil
-	}
-	return sipphone.Event{}, errUnsupportedInfo
-}
-
-// normalizeDigit maps a signal to one of 0-9 * # A-D (10 and 11 are the
-// event codes of * and #, RFC 4733 section 3.2).
-func normalizeDigit(s string) (string, bool) {
-	switch {
-	case len(s) == 1 && strings.ContainsAny(s, "0123456789*#ABCDabcd"):
-		return strings.ToUpper(s), true
-	case s == "10":
-		return "*", true
-	case s == "11":
-		return "#", true
-	case s == "12", s == "13", s == "14", s == "15":
-		return string(rune('A' + (s[1] - '2'))), true
-	}
-	return "", false
+	s.cfg.Lines.KeyPressed(callID, p)
 }
 
 func codecNames(s *sdp.Session) string {

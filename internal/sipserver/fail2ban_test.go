@@ -35,17 +35,18 @@ func startLogged(t *testing.T, host netip.Addr) (s *Server, text, js *testlog.Bu
 	text, js = &testlog.Buffer{}, &testlog.Buffer{}
 	ho := &slog.HandlerOptions{Level: slog.LevelDebug}
 	log := slog.New(slog.NewMultiHandler(slog.NewTextHandler(text, ho), slog.NewJSONHandler(js, ho)))
-	lines, err := line.New(line.Config{Lines: []line.LineConfig{{ID: "kitchen", User: "phone1"}}, Logger: log})
+	base := 30000 + 2*rand.IntN(10000)
+	lines, err := line.New(line.Config{Lines: []line.LineConfig{{ID: "kitchen", User: "phone1"}}, Logger: log,
+		Media: line.MediaConfig{Ports: rtp.NewPorts(host, base, base+9)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := 30000 + 2*rand.IntN(10000)
 	s, err = New(Config{
 		Host: host, Transports: []string{"udp", "tcp"}, AuthEnabled: true,
 		Password: func(aor, authUser string) (string, bool) {
 			return "secret", authUser == "phone1"
 		},
-		Ports: rtp.NewPorts(host, base, base+9), Lines: lines, Logger: log,
+		Lines: lines, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -97,16 +97,17 @@ type fuzzServer struct {
 func newFuzzServer(t *testing.T) *fuzzServer {
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	lines, err := line.New(line.Config{Lines: []line.LineConfig{{ID: "kitchen", User: "phone1"}}, Logger: log})
+	loop := netip.MustParseAddr("127.0.0.1")
+	base := 40000 + 2*rand.IntN(5000)
+	lines, err := line.New(line.Config{Lines: []line.LineConfig{{ID: "kitchen", User: "phone1"}}, Logger: log,
+		Media: line.MediaConfig{Ports: rtp.NewPorts(loop, base, base+19)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	loop := netip.MustParseAddr("127.0.0.1")
-	base := 40000 + 2*rand.IntN(5000)
 	s, err := New(Config{
 		Host:     loop,
 		Password: func(aor, authUser string) (string, bool) { return "secret", authUser == "phone1" },
-		Ports:    rtp.NewPorts(loop, base, base+19), Lines: lines, Logger: log,
+		Lines:    lines, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -130,15 +131,13 @@ func newFuzzServer(t *testing.T) *fuzzServer {
 // close ends calls without sending BYE (nothing may leave loopback), then
 // shuts the server down.
 func (f *fuzzServer) close() {
-	f.s.mu.Lock()
-	var ds []*dialog
-	for _, d := range f.s.dialogs {
-		ds = append(ds, d)
-	}
-	f.s.mu.Unlock()
-	for _, d := range ds {
-		f.s.endDialog(d)
-		f.lines.CallEnded(d.callID, "bye")
+	for _, l := range f.lines.Status() {
+		if l.Call != nil {
+			if sd, ok := f.lines.Dialog(l.Call.ID); ok {
+				sd.(*dialog).setState(dialogEnded)
+			}
+			f.lines.CallEnded(l.Call.ID, "bye")
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -364,41 +363,4 @@ func readCorpusFile(t *testing.T, path string) (auth, inCall bool, data []byte) 
 		t.Fatalf("%s: %v", path, err)
 	}
 	return lines[1] == "bool(true)", lines[2] == "bool(true)", []byte(s)
-}
-
-// FuzzInfoBody feeds arbitrary INFO bodies and content types to parseInfo:
-// it never panics, refuses bodies over 1 KiB and unknown types, and what it
-// accepts is a key (0-9 * # A-D) or a hook flash, with a sane duration.
-func FuzzInfoBody(f *testing.F) {
-	f.Add("application/dtmf-relay", []byte("Signal=5\r\nDuration=160\r\n"))
-	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		ev, err := parseInfo(ct, body)
-		known := ct == "application/dtmf-relay" || ct == "application/dtmf" || ct == "application/hook-flash"
-		switch {
-		case !known && !errors.Is(err, errUnsupportedInfo) && len(body) <= 1024:
-			t.Fatalf("content type %q: err = %v, want errUnsupportedInfo", ct, err)
-		case len(body) > 1024 && err == nil:
-			t.Fatalf("accepted a body of %d bytes", len(body))
-		case err != nil:
-			return
-		}
-		if ev.Method != "sip_info" {
-			t.Fatalf("method %q", ev.Method)
-		}
-		switch ev.Type {
-		case sipphone.EventFlash:
-			if ev.Digit != "" {
-				t.Fatalf("flash with digit %q", ev.Digit)
-			}
-		case sipphone.EventDTMF:
-			if len(ev.Digit) != 1 || !strings.Contains("0123456789*#ABCD", ev.Digit) {
-				t.Fatalf("digit %q from %q", ev.Digit, body)
-			}
-		default:
-			t.Fatalf("event type %q", ev.Type)
-		}
-		if ev.DurationMS != nil && (*ev.DurationMS < 0 || *ev.DurationMS >= 60000) {
-			t.Fatalf("duration %d", *ev.DurationMS)
-		}
-	})
 }

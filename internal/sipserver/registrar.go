@@ -138,13 +138,11 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) respondBinding(tx sip.ServerTransaction, req *sip.Request, user string) {
-	for _, st := range s.cfg.Lines.Status() {
-		if st.User == user && st.Registration != nil {
-			left := int(time.Until(st.Registration.Expires).Seconds())
-			s.respond(tx, req, sip.StatusOK, "OK", nil,
-				sip.NewHeader("Contact", "<"+st.Registration.Contact+">;expires="+strconv.Itoa(max(left, 0))))
-			return
-		}
+	if reg, ok := s.cfg.Lines.Binding(user); ok {
+		left := int(time.Until(reg.Expires).Seconds())
+		s.respond(tx, req, sip.StatusOK, "OK", nil,
+			sip.NewHeader("Contact", "<"+reg.Contact+">;expires="+strconv.Itoa(max(left, 0))))
+		return
 	}
 	s.respond(tx, req, sip.StatusOK, "OK", nil)
 }

@@ -3,233 +3,185 @@ package sipserver
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sip-phone-api/sipphone"
-	"github.com/sip-phone-api/sipphone/internal/line"
 	"github.com/sip-phone-api/sipphone/internal/sdp"
 )
 
-// ring is an INVITE of ours ringing the phone.
-type ring struct {
-	id       string
-	stopOnce sync.Once
-	stopCh   chan struct{}
-	// reason is written before stopCh is closed and read after.
-	reason string
-}
-
-func (r *ring) stop(reason string) {
-	r.stopOnce.Do(func() {
-		r.reason = reason
-		close(r.stopCh)
-	})
-}
-
-// Ring implements line.Signaller: it sends an INVITE to the line's contact
-// and reports the outcome to the line owner.
-func (s *Server) Ring(req line.RingRequest) {
-	r := &ring{id: req.ID, stopCh: make(chan struct{})}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		s.cfg.Lines.RingEnded(req.ID, sipphone.RingFailed, "server shutting down")
-		return
-	}
-	s.rings[req.ID] = r
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.rings, req.ID)
-			s.mu.Unlock()
-		}()
-		s.runRing(req, r)
-	}()
-}
-
-// CancelRing implements line.Signaller.
-func (s *Server) CancelRing(id string) {
-	s.mu.Lock()
-	r := s.rings[id]
-	s.mu.Unlock()
-	if r != nil {
-		r.stop("stopped")
-	}
-}
-
-func (s *Server) runRing(rq line.RingRequest, r *ring) {
-	log := s.log.With("line", rq.LineID, "ring_id", rq.ID)
-	fail := func(detail string, args ...any) {
-		log.Warn("ring failed", append([]any{"detail", detail}, args...)...)
-		s.cfg.Lines.RingEnded(rq.ID, sipphone.RingFailed, detail)
-	}
+// Ring implements sipphone.Signaller: it builds the dialog and INVITE for
+// rq at once (no I/O) and sends the INVITE from a goroutine of the server,
+// which reports the outcome to the line owner.
+func (s *Server) Ring(rq sipphone.RingRequest) (sipphone.Dialog, error) {
 	target, err := parseURI(rq.Reg.Contact)
 	if err != nil {
-		fail("registered contact is not a SIP URI", "contact", rq.Reg.Contact)
-		return
+		return nil, fmt.Errorf("registered contact %q is not a SIP URI", rq.Reg.Contact)
 	}
 	peerAP, err := netip.ParseAddrPort(rq.Reg.Source)
 	if err != nil {
-		fail("registered source is not an address", "source", rq.Reg.Source)
-		return
+		return nil, fmt.Errorf("registered source %q is not an address", rq.Reg.Source)
 	}
 	peer := peerAP.Addr().Unmap()
-	conn, err := s.cfg.Ports.Open()
-	if err != nil {
-		fail(err.Error())
-		return
-	}
-	transport := rq.Reg.Transport
 	local := s.localIP(peer)
-	callID := sip.GenerateTagN(24) + "@sipphone"
 	number := rq.CallerID.Number
 	if number == "" {
 		number = "sipphone"
 	}
 	d := &dialog{
-		callID: callID, lineID: rq.LineID, log: log.With("call_id", callID),
+		callID: rq.CallID, lineID: rq.LineID, log: s.log.With("line", rq.LineID, "ring_id", rq.RingID, "call_id", rq.CallID),
 		local:     sip.Uri{Scheme: "sip", User: number, Host: local.String()},
 		localName: rq.CallerID.Name, localTag: sip.GenerateTagN(16),
 		remote: sip.Uri{Scheme: "sip", User: rq.User, Host: target.Host},
-		target: target, dest: rq.Reg.Source, transport: transport, peer: peer, rtp: conn,
-		acked: make(chan struct{}),
+		target: target, dest: rq.Reg.Source, transport: rq.Reg.Transport, peer: peer,
+		acked: make(chan struct{}), cancel: make(chan struct{}),
 	}
 	invite := s.newInDialogRequest(d, sip.INVITE)
-	invite.AppendHeader(s.contactHeader(peer, transport))
+	invite.AppendHeader(s.contactHeader(peer, d.transport))
 	if rq.AlertInfo != "" {
 		invite.AppendHeader(sip.NewHeader("Alert-Info", rq.AlertInfo))
 	}
 	offer := sdp.Description{SessionID: uint64(time.Now().UnixNano()), Version: 1, Addr: local,
-		Port: conn.LocalAddr().(*net.UDPAddr).Port, Codecs: sdp.OurCodecs(s.cfg.Codec), EventPT: 101, PTime: s.cfg.PTime}
+		Port: rq.RTPPort, Codecs: sdp.OurCodecs(s.cfg.Codec), EventPT: 101, PTime: s.cfg.PTime}
 	invite.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	invite.AppendHeader(sip.NewHeader("Allow", allowed))
 	invite.SetBody(offer.Marshal())
+	if !s.spawn(func() { s.runRing(rq, d, invite) }) {
+		return nil, fmt.Errorf("%w", sipphone.ErrShuttingDown)
+	}
+	return d, nil
+}
 
-	s.mu.Lock()
-	s.dialogs[callID] = d
-	s.mu.Unlock()
-	ended := false
-	defer func() {
-		if !ended {
-			s.endDialog(d)
-		}
-	}()
+// ringRun is the state of one ring's INVITE client transaction.
+type ringRun struct {
+	s           *Server
+	rq          sipphone.RingRequest
+	d           *dialog
+	invite      *sip.Request
+	provisional bool // a 1xx other than 100 arrived: CANCEL may be sent (RFC 3261 9.1)
+	cancelWhy   sipphone.RingOutcome
+	cancelSent  bool
+	giveUp      <-chan time.Time
+}
 
+// runRing sends the INVITE and follows its transaction until the phone
+// answers, refuses, or the ring is stopped or times out.
+func (s *Server) runRing(rq sipphone.RingRequest, d *dialog, invite *sip.Request) {
+	lines := s.cfg.Lines
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	tx, err := s.cli.TransactionRequest(ctx, invite, prebuilt)
 	if err != nil {
-		fail("sending INVITE failed: " + err.Error())
+		d.log.Warn("ring failed", "detail", "sending INVITE failed", "err", err)
+		lines.RingEnded(rq.CallID, sipphone.RingFailed, "sending INVITE failed: "+err.Error())
 		return
 	}
 	defer tx.Terminate()
-	log.Info("INVITE sent", "contact", rq.Reg.Contact, "dest", rq.Reg.Source, "alert_info", rq.AlertInfo)
+	d.log.Info("INVITE sent", "contact", rq.Reg.Contact, "dest", rq.Reg.Source, "alert_info", rq.AlertInfo)
+	lines.RingSent(rq.CallID)
 
+	r := &ringRun{s: s, rq: rq, d: d, invite: invite}
 	timeout := time.NewTimer(rq.Timeout)
 	defer timeout.Stop()
-	stopCh := r.stopCh
-	var (
-		provisional bool   // a 1xx arrived: CANCEL may be sent (RFC 3261 9.1)
-		cancelWhy   string // set once we decided to cancel
-		cancelSent  bool
-		giveUp      <-chan time.Time
-	)
-	sendCancel := func() {
-		if cancelSent || !provisional {
-			return
-		}
-		cancelSent = true
-		s.sendCancel(invite, d)
-		// The adapter must answer 487; if it never does, stop waiting.
-		giveUp = time.After(64 * sip.T1)
-	}
-	// startCancel reports whether the ring is over already: before any
-	// provisional answer no CANCEL may be sent, so we stop waiting at once.
-	startCancel := func(why string) bool {
-		if cancelWhy == "" {
-			cancelWhy = why
-		}
-		stopCh, timeout = nil, nil
-		if !provisional {
-			log.Info("ring stopped before the adapter answered", "reason", why)
-			s.cfg.Lines.RingEnded(rq.ID, cancelOutcome(cancelWhy), "the adapter had not answered the INVITE")
-			return true
-		}
-		sendCancel()
-		return false
-	}
+	timeoutC, stopC := timeout.C, (<-chan struct{})(d.cancel)
 	for {
-		var timeoutC <-chan time.Time
-		if timeout != nil {
-			timeoutC = timeout.C
-		}
 		select {
 		case res := <-tx.Responses():
-			switch {
-			case res.IsProvisional():
-				if res.StatusCode > 100 {
-					provisional = true
-					if t := res.To(); t != nil && t.Params.Has("tag") {
-						d.remoteTag = t.Params.GetOr("tag", "")
-					}
-				}
-				if cancelWhy != "" {
-					sendCancel()
-				}
-			case res.IsSuccess():
-				ended = true // ownership moves to the call
-				s.answered(rq, d, invite, res, cancelWhy)
-				return
-			default:
-				outcome, detail := ringOutcome(res.StatusCode, cancelWhy)
-				log.Info("ring ended", "status", res.StatusCode, "reason", outcome)
-				s.cfg.Lines.RingEnded(rq.ID, outcome, detail+fmt.Sprintf(" (%d %s)", res.StatusCode, res.Reason))
+			if done := r.response(res); done {
 				return
 			}
 		case <-timeoutC:
-			log.Info("ring timed out; cancelling")
-			if startCancel(string(sipphone.RingTimeout)) {
+			d.log.Info("ring timed out; cancelling")
+			timeoutC, stopC = nil, nil
+			if r.startCancel(sipphone.RingTimeout) {
 				return
 			}
-		case <-stopCh:
-			if startCancel(r.reason) {
+		case <-stopC:
+			timeoutC, stopC = nil, nil
+			if r.startCancel(d.cancelReason()) {
 				return
 			}
 		case <-tx.Done():
-			if cancelWhy != "" {
-				s.cfg.Lines.RingEnded(rq.ID, cancelOutcome(cancelWhy), "no final answer after CANCEL")
+			if r.cancelWhy != "" {
+				lines.RingEnded(rq.CallID, r.cancelWhy, "no final answer after CANCEL")
 				return
 			}
-			fail("the adapter did not answer the INVITE", "err", tx.Err())
+			d.log.Warn("ring failed", "detail", "the adapter did not answer the INVITE", "err", tx.Err())
+			lines.RingEnded(rq.CallID, sipphone.RingFailed, "the adapter did not answer the INVITE")
 			return
-		case <-giveUp:
-			s.cfg.Lines.RingEnded(rq.ID, cancelOutcome(cancelWhy), "no 487 after CANCEL")
+		case <-r.giveUp:
+			lines.RingEnded(rq.CallID, r.cancelWhy, "no 487 after CANCEL")
+			return
+		case <-s.ctx.Done():
+			lines.RingEnded(rq.CallID, sipphone.RingStopped, "server shutting down")
 			return
 		}
 	}
 }
 
-func cancelOutcome(why string) sipphone.RingOutcome {
-	if why == string(sipphone.RingTimeout) {
-		return sipphone.RingTimeout
+// response handles one answer to our INVITE; it reports whether the ring
+// is over.
+func (r *ringRun) response(res *sip.Response) bool {
+	lines, rq, d := r.s.cfg.Lines, r.rq, r.d
+	switch {
+	case res.IsProvisional():
+		if res.StatusCode > 100 {
+			r.provisional = true
+			if t := res.To(); t != nil {
+				d.setRemote(t.Params.GetOr("tag", ""), nil)
+			}
+			if res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress {
+				lines.RingProgress(rq.CallID)
+			}
+		}
+		if r.cancelWhy != "" {
+			r.sendCancel()
+		}
+		return false
+	case res.IsSuccess():
+		r.s.answered(rq, d, r.invite, res, r.cancelWhy)
+		return true
 	}
-	return sipphone.RingStopped
+	outcome, detail := ringOutcome(res.StatusCode, r.cancelWhy)
+	d.log.Info("ring ended", "status", res.StatusCode, "reason", outcome)
+	lines.RingEnded(rq.CallID, outcome, fmt.Sprintf("%s (%d %s)", detail, res.StatusCode, res.Reason))
+	return true
+}
+
+// startCancel decides to stop the ring; it reports whether the ring is
+// over already: before any provisional answer no CANCEL may be sent, so we
+// stop waiting at once.
+func (r *ringRun) startCancel(why sipphone.RingOutcome) bool {
+	if r.cancelWhy == "" {
+		r.cancelWhy = why
+	}
+	if !r.provisional {
+		r.d.log.Info("ring stopped before the adapter answered", "reason", why)
+		r.s.cfg.Lines.RingEnded(r.rq.CallID, r.cancelWhy, "the adapter had not answered the INVITE")
+		return true
+	}
+	r.sendCancel()
+	return false
+}
+
+func (r *ringRun) sendCancel() {
+	if r.cancelSent || !r.provisional {
+		return
+	}
+	r.cancelSent = true
+	r.s.sendCancel(r.invite, r.d)
+	// The adapter must answer 487; if it never does, stop waiting.
+	r.giveUp = time.After(64 * sip.T1)
 }
 
 // ringOutcome maps a final non-2xx answer to a ring_stop reason.
-func ringOutcome(code int, cancelWhy string) (sipphone.RingOutcome, string) {
+func ringOutcome(code int, cancelWhy sipphone.RingOutcome) (sipphone.RingOutcome, string) {
 	switch {
 	case cancelWhy != "" && code == sip.StatusRequestTerminated:
-		return cancelOutcome(cancelWhy), "cancelled"
+		return cancelWhy, "cancelled"
 	case code == sip.StatusBusyHere || code == 600:
 		return sipphone.RingBusy, "the line is busy"
 	case code == 603 || code == sip.StatusForbidden || code == sip.StatusRequestTerminated:
@@ -254,9 +206,7 @@ func (s *Server) sendCancel(invite *sip.Request, d *dialog) {
 	c.SetTransport(invite.Transport())
 	c.SetDestination(invite.Destination())
 	s.setLaddr(c, d.transport)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.spawn(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, 32*time.Second)
 		defer cancel()
 		tx, err := s.cli.TransactionRequest(ctx, c, prebuilt)
@@ -270,19 +220,23 @@ func (s *Server) sendCancel(invite *sip.Request, d *dialog) {
 		case <-tx.Done():
 		case <-ctx.Done():
 		}
-	}()
+	})
 }
 
 // answered handles the 2xx to our INVITE: ACK it, then either the call is
-// up (off_hook, answered) or, when we had already decided to stop the ring
-// and the answer crossed our CANCEL, hang up at once.
-func (s *Server) answered(rq line.RingRequest, d *dialog, invite *sip.Request, res *sip.Response, cancelWhy string) {
+// up (the owner starts its media) or, when we had already decided to stop
+// the ring and the answer crossed our CANCEL, hang up at once.
+func (s *Server) answered(rq sipphone.RingRequest, d *dialog, invite *sip.Request, res *sip.Response, cancelWhy sipphone.RingOutcome) {
+	lines := s.cfg.Lines
+	tag := ""
 	if t := res.To(); t != nil {
-		d.remoteTag = t.Params.GetOr("tag", "")
+		tag = t.Params.GetOr("tag", "")
 	}
+	var target *sip.Uri
 	if c := res.Contact(); c != nil {
-		d.target = c.Address
+		target = &c.Address
 	}
+	d.setRemote(tag, target)
 	ack := s.newAck(d, invite)
 	if err := s.cli.WriteRequest(ack, prebuilt); err != nil {
 		d.log.Warn("sending ACK failed", "err", err)
@@ -290,33 +244,48 @@ func (s *Server) answered(rq line.RingRequest, d *dialog, invite *sip.Request, r
 	d.setState(dialogConfirmed)
 	if cancelWhy != "" {
 		d.log.Info("answer crossed our CANCEL; hanging up")
-		s.cfg.Lines.RingEnded(rq.ID, cancelOutcome(cancelWhy), "answered as the ring was stopped")
+		lines.RingEnded(rq.CallID, cancelWhy, "answered as the ring was stopped")
 		s.bye(s.ctx, d)
 		return
 	}
-	info := line.CallInfo{ID: d.callID, LocalRTP: d.rtp.LocalAddr().String()}
-	if ans, err := sdp.Parse(res.Body()); err == nil {
-		if neg, err := sdp.Negotiate(ans, s.cfg.Codec); err == nil {
-			if neg.EventPT < 0 {
-				neg.EventPT = -1
-			}
-			if err := s.startMedia(d, neg); err != nil {
-				d.log.Error("starting media failed", "err", err)
-			} else {
-				info.Codec, info.RemoteRTP, info.EventPT, info.Media = neg.Codec.Name, neg.Remote.String(), neg.EventPT, d.media
-			}
-		}
-	}
-	if info.Codec == "" {
+	p, ok := s.mediaParams(res.Body(), d.peer, rq.RTPPort)
+	if !ok {
 		d.log.Warn("answer has no usable SDP; hanging up", "body", strings.TrimSpace(string(res.Body())))
-		s.cfg.Lines.RingEnded(rq.ID, sipphone.RingFailed, "answer without a usable codec")
+		lines.RingEnded(rq.CallID, sipphone.RingFailed, "the answer has no usable codec (PCMU or PCMA)")
 		s.bye(s.ctx, d)
 		return
 	}
-	local := netip.AddrPortFrom(s.localIP(d.peer), uint16(d.rtp.LocalAddr().(*net.UDPAddr).Port))
-	info.LocalRTP = local.String()
-	d.log.Info("ring answered", "codec", info.Codec, "remote_rtp", info.RemoteRTP)
-	s.cfg.Lines.RingAnswered(rq.ID, info)
+	if err := lines.CallAnswered(rq.CallID, p); err != nil {
+		d.log.Error("call answered but cannot start", "err", err)
+		lines.RingEnded(rq.CallID, sipphone.RingFailed, err.Error())
+		s.bye(s.ctx, d)
+		return
+	}
+	d.log.Info("ring answered", "codec", p.Codec, "remote_rtp", p.Remote)
+}
+
+// mediaParams reads the phone's SDP answer into the call's media
+// parameters.
+func (s *Server) mediaParams(body []byte, peer netip.Addr, rtpPort int) (sipphone.MediaParams, bool) {
+	ans, err := sdp.Parse(body)
+	if err != nil {
+		return sipphone.MediaParams{}, false
+	}
+	neg, err := sdp.Negotiate(ans, s.cfg.Codec)
+	if err != nil {
+		return sipphone.MediaParams{}, false
+	}
+	return negotiated(neg, peer, netip.AddrPortFrom(s.localIP(peer), uint16(rtpPort))), true
+}
+
+// negotiated turns an SDP negotiation into media parameters.
+func negotiated(neg sdp.Negotiated, peer netip.Addr, local netip.AddrPort) sipphone.MediaParams {
+	ev := neg.EventPT
+	if ev < 0 {
+		ev = -1
+	}
+	return sipphone.MediaParams{Codec: neg.Codec.Name, PT: neg.Codec.PT, EventPT: ev,
+		PTime: time.Duration(neg.PTime) * time.Millisecond, Remote: neg.Remote, Peer: peer, Local: local}
 }
 
 // newAck builds the ACK for a 2xx (RFC 3261 13.2.2.4): a new transaction

@@ -1,8 +1,11 @@
 // Package sipserver is the SIP side of sipphone, built on sipgo's transport,
 // transaction and parser layers: the registrar for the adapter's ports with
-// digest authentication, dialog tracking, answering calls placed by the phone
-// and ringing the phone. It reports what happens to the line owner
-// (internal/line) and takes its orders from it; it speaks SIP only.
+// digest authentication, dialogs, answering calls placed by the phone and
+// ringing the phone. It reports SIP facts to the line owner
+// (sipphone.CallFacts) and sends the messages the owner orders
+// (sipphone.Signaller). It speaks SIP only: it keeps no registry of calls
+// (a call's dialog is kept by the owner and looked up by Call-ID), and
+// never starts or stops media; it only builds and reads SDP.
 package sipserver
 
 import (
@@ -21,9 +24,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/sip-phone-api/sipphone/internal/line"
-	"github.com/sip-phone-api/sipphone/internal/rtp"
-	"github.com/sip-phone-api/sipphone/internal/stream"
+	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/dtmf/sipinfo"
 )
 
 // Config configures a Server.
@@ -52,17 +54,8 @@ type Config struct {
 	Codec string // preferred codec: PCMU or PCMA
 	PTime int    // ms
 
-	// JitterMax bounds the receive jitter buffer; RTPTimeout ends a call
-	// whose phone sends no RTP for that long (0: never).
-	JitterMax, RTPTimeout time.Duration
-	// InbandDTMF runs the in-band DTMF detector on every call.
-	InbandDTMF bool
-	// ObserveCapture and ObservePlayback receive every audio latency
-	// sample of every call (metrics); nil for none.
-	ObserveCapture, ObservePlayback func(time.Duration)
-
-	Ports  *rtp.Ports
-	Lines  *line.Manager
+	// Lines is the owner of lines and calls, to which SIP facts go.
+	Lines  sipphone.CallFacts
 	Logger *slog.Logger
 	Now    func() time.Time
 	// Name is sent as the Server and User-Agent header.
@@ -85,25 +78,38 @@ type Server struct {
 
 	msgs *messageLog // the last SIP messages, for diagnostics
 	ban  *Limiter    // failed-authentication bans
-	// clock sends every call's RTP from one goroutine.
-	clock *stream.Clock
 
 	refused refusals // sources outside the allow-list already logged
 
 	// AuthFailures counts refused digest authentications.
 	AuthFailures atomic.Uint64
 
-	ctx    context.Context // cancelled by Close
+	ctx    context.Context // cancelled by Shutdown
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine the server starts
+	wg     sync.WaitGroup // every goroutine the server starts (see spawn)
 
-	// mu guards dialogs, rings, closing and localIPs. Never held across a
-	// network write.
+	// mu guards stopped and localIPs. It is the last lock in the order
+	// (the line owner may hold its own when it calls Ring); never held
+	// across a network write.
 	mu       sync.Mutex
-	dialogs  map[string]*dialog // Call-ID -> dialog (both directions)
-	rings    map[string]*ring   // ring id -> ring in progress
-	closing  bool
+	stopped  bool // Shutdown began: no goroutine may start
 	localIPs map[netip.Addr]netip.Addr
+}
+
+// spawn runs f on a goroutine the server owns, unless Shutdown began. The
+// check and wg.Add are under mu, so Shutdown's Wait never races an Add.
+func (s *Server) spawn(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // New builds a server. It opens nothing until Start.
@@ -135,8 +141,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Name == "" {
 		cfg.Name = "sipphone"
 	}
-	if cfg.Lines == nil || cfg.Ports == nil {
-		return nil, errors.New("sipserver: Lines and Ports are required")
+	if cfg.Lines == nil {
+		return nil, errors.New("sipserver: Lines is required")
 	}
 	if cfg.Ban.MaxFailures == 0 {
 		exempt := cfg.Ban.Exempt
@@ -176,9 +182,8 @@ func New(cfg Config) (*Server, error) {
 	s.ua, s.srv, s.cli = ua, srv, cli
 	s.auth = newDigestAuth(cfg.Realm, cfg.NonceLifetime, cfg.Now)
 	s.ctx, s.cancel = ctx, cancel
-	s.clock = stream.NewClock(time.Duration(cfg.PTime) * time.Millisecond)
 	s.msgs = &messageLog{ring: make([]Message, 200)}
-	s.dialogs, s.rings, s.localIPs = map[string]*dialog{}, map[string]*ring{}, map[netip.Addr]netip.Addr{}
+	s.localIPs = map[netip.Addr]netip.Addr{}
 	srv.OnRegister(s.guard(s.onRegister))
 	srv.OnInvite(s.guard(s.onInvite))
 	srv.OnAck(s.guard(s.onAck))
@@ -214,19 +219,11 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
-	if s.udp != nil {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.srv.ServeUDP(s.udp)
-		}()
+	if udp := s.udp; udp != nil {
+		s.spawn(func() { s.srv.ServeUDP(udp) })
 	}
-	if s.tcp != nil {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.srv.ServeTCP(s.tcp)
-		}()
+	if tcp := s.tcp; tcp != nil {
+		s.spawn(func() { s.srv.ServeTCP(tcp) })
 	}
 	traceHub.register(s.port("udp"), s.msgs)
 	if s.tcpAddr.IsValid() {
@@ -274,51 +271,21 @@ func (s *Server) TCPAddr() netip.AddrPort { return s.tcpAddr }
 func (s *Server) Ready() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closing && (s.udp != nil || s.tcp != nil)
+	return !s.stopped && (s.udp != nil || s.tcp != nil)
 }
 
-// Shutdown stops taking calls, cancels rings and ends calls with BYE,
-// waiting for their answers until ctx ends, then closes the listeners.
+// Shutdown closes the listeners and waits for every goroutine of the
+// server (rings, BYE and CANCEL transactions, 2xx retransmissions) to end,
+// cancelling those still waiting. The line owner ends calls and rings first
+// (line.Manager.Shutdown), so they get their BYE and CANCEL within ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	if s.closing {
+	if s.stopped {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closing = true
-	var rings []*ring
-	for _, r := range s.rings {
-		rings = append(rings, r)
-	}
-	var dialogs []*dialog
-	for _, d := range s.dialogs {
-		dialogs = append(dialogs, d)
-	}
+	s.stopped = true
 	s.mu.Unlock()
-
-	var wg sync.WaitGroup
-	for _, r := range rings {
-		r.stop("shutdown")
-	}
-	for _, d := range dialogs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if d.confirmed() {
-				s.cfg.Lines.ServerEndedCall(d.callID, "shutdown")
-				s.bye(ctx, d)
-			}
-		}()
-	}
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
 	s.cancel()
 	traceHub.unregister(int(s.udpAddr.Port()), s.msgs)
 	traceHub.unregister(int(s.tcpAddr.Port()), s.msgs)
@@ -329,10 +296,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.tcp.Close()
 	}
 	s.ua.Close()
-	<-done
-	s.wg.Wait()
-	s.clock.Close()
-	return nil
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		<-done // every goroutine watches s.ctx, cancelled above: this is short
+		return ctx.Err()
+	}
 }
 
 // readFilter drops datagrams and stream data from sources outside the
@@ -382,19 +357,11 @@ func (r *refusals) first(ip netip.Addr, now time.Time) bool {
 func (s *Server) dialer(laddr net.Addr) net.Dialer {
 	return net.Dialer{Timeout: 10 * time.Second, LocalAddr: laddr,
 		Control: func(network, address string, _ syscall.RawConn) error {
-			for _, st := range s.cfg.Lines.Status() {
-				if st.Registration != nil && sameHostPort(st.Registration.Source, address) {
-					return nil
-				}
+			if s.cfg.Lines.RegisteredFrom(address) {
+				return nil
 			}
 			return fmt.Errorf("sipserver: not connecting to %s: no line registered from there", address)
 		}}
-}
-
-func sameHostPort(a, b string) bool {
-	x, err1 := netip.ParseAddrPort(a)
-	y, err2 := netip.ParseAddrPort(b)
-	return err1 == nil && err2 == nil && x.Addr().Unmap() == y.Addr().Unmap() && x.Port() == y.Port()
 }
 
 // noResolver refuses every DNS lookup sipgo would make.
@@ -498,7 +465,7 @@ func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, r
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, req, sip.StatusOK, "OK", nil,
 		sip.NewHeader("Allow", allowed),
-		sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf, application/hook-flash"))
+		sip.NewHeader("Accept", "application/sdp, "+sipinfo.Accept))
 }
 
 const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO"

@@ -53,17 +53,21 @@ func (l *messageLog) messages() []Message {
 var traceHub = &hub{byPort: map[int]*messageLog{}}
 
 type hub struct {
+	install sync.Once
 	// mu guards byPort.
 	mu     sync.RWMutex
 	byPort map[int]*messageLog
 }
 
-func init() {
-	sip.SIPDebug = true
-	sip.SIPDebugTracer(traceHub)
-}
-
+// register hands the messages through port to l. The first server to start
+// installs the hub as sipgo's tracer: sipgo has one for the whole process,
+// so a program that imports this package without starting a server keeps
+// sipgo's defaults.
 func (h *hub) register(port int, l *messageLog) {
+	h.install.Do(func() {
+		sip.SIPDebug = true
+		sip.SIPDebugTracer(h)
+	})
 	h.mu.Lock()
 	h.byPort[port] = l
 	h.mu.Unlock()

@@ -1,10 +1,10 @@
-// Package stream is the media of a call: it turns the RTP the phone sends
+// Package media is the media of a call: it turns the RTP the phone sends
 // into 8 kHz audio (jitter buffer, loss concealment, G.711), detects keys
 // in it (RFC 4733 and in-band), fans the audio out to listeners in the
 // format each asked for, and every ptime mixes what speakers, playback and
 // loopback queued into one G.711 packet for the phone. It never waits for a
 // client: a slow listener loses chunks, the phone always gets a packet.
-package stream
+package media
 
 import (
 	"errors"
@@ -16,22 +16,13 @@ import (
 
 	pionrtp "github.com/pion/rtp"
 
+	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/dsp"
 	"github.com/sip-phone-api/sipphone/internal/dtmf"
+	"github.com/sip-phone-api/sipphone/internal/dtmf/rfc4733"
 	"github.com/sip-phone-api/sipphone/internal/jitter"
-	"github.com/sip-phone-api/sipphone/internal/rfc4733"
 	"github.com/sip-phone-api/sipphone/internal/rtp"
 )
-
-// Press is a key press (or hook flash) found in the media.
-type Press struct {
-	Digit    string // "0"-"9", "*", "#", "A"-"D"; "" for a flash
-	Flash    bool
-	Method   string // "rfc4733" or "inband"
-	Start    time.Time
-	Duration time.Duration
-	Begin    bool // a press began (for dtmf_start); Duration is 0
-}
 
 // Config describes a call's media.
 type Config struct {
@@ -47,7 +38,7 @@ type Config struct {
 	Timeout time.Duration
 	// InbandDTMF runs the in-band DTMF detector on the phone's audio.
 	InbandDTMF bool
-	OnPress    func(Press)
+	OnPress    func(sipphone.KeyPress)
 	OnTimeout  func()
 	// Clock, when set and of the call's ptime, paces sending for many calls
 	// from one goroutine.
@@ -82,8 +73,12 @@ type Call struct {
 	playLatency         Histogram // client audio into an empty queue -> sent to the phone
 	concealed           atomic.Uint64
 
-	statsMu sync.Mutex // guards jb
-	jb      jitter.Stats
+	// The receive goroutine owns the jitter buffer; it publishes a copy of
+	// its statistics here when a reader asked (statsWanted) or every
+	// statsEvery, not per packet.
+	statsMu     sync.Mutex // guards jb
+	jb          jitter.Stats
+	statsWanted atomic.Bool
 
 	clock   *Clock      // paces sending; nil when the call has its own goroutine
 	stopped atomic.Bool // set by Close before the socket closes
@@ -291,6 +286,7 @@ type rx struct {
 	pcm         []int16
 	inbandStart time.Time // wall time of the detector's first sample
 	eventNow    time.Time // arrival of the packet (or tick) being handled, for emitEvent
+	published   time.Time // when the jitter buffer statistics were last published
 	emitEvent   func(rfc4733.Event)
 	emitInband  func(dtmf.Event)
 }
@@ -307,7 +303,7 @@ func (c *Call) newRx() *rx {
 		if c.cfg.OnPress == nil {
 			return
 		}
-		p := Press{Method: "rfc4733", Flash: e.Flash, Begin: e.Kind == rfc4733.Start, Duration: e.Duration, Start: r.eventNow.Add(-e.Duration)}
+		p := sipphone.KeyPress{Method: sipphone.MethodRFC4733, Flash: e.Flash, Begin: e.Kind == rfc4733.Start, Duration: e.Duration, Start: r.eventNow.Add(-e.Duration)}
 		if !e.Flash {
 			p.Digit = digitString(e.Digit)
 		}
@@ -317,7 +313,7 @@ func (c *Call) newRx() *rx {
 		if c.cfg.OnPress == nil {
 			return
 		}
-		c.cfg.OnPress(Press{Method: "inband", Digit: digitString(e.Digit), Begin: e.Kind == dtmf.Start,
+		c.cfg.OnPress(sipphone.KeyPress{Method: sipphone.MethodInband, Digit: digitString(e.Digit), Begin: e.Kind == dtmf.Start,
 			Duration: e.Duration, Start: r.inbandStart.Add(e.Start)})
 	}
 	return r
@@ -356,7 +352,7 @@ func (r *rx) tick(now time.Time) {
 
 // deadline is when tick must run next.
 func (r *rx) deadline(now time.Time) time.Time {
-	d := now.Add(50 * time.Millisecond)
+	d := now.Add(idleWait)
 	if jd, ok := r.jb.NextDeadline(); ok && jd.Before(d) {
 		d = jd
 	}
@@ -375,11 +371,24 @@ func (r *rx) drain(now time.Time) {
 		}
 		r.frame(f, now)
 	}
-	st := r.jb.Stats()
-	c.statsMu.Lock()
-	c.jb = st
-	c.statsMu.Unlock()
+	if c.statsWanted.Load() || now.Sub(r.published) >= statsEvery {
+		r.published = now
+		c.statsWanted.Store(false)
+		st := r.jb.Stats()
+		c.statsMu.Lock()
+		c.jb = st
+		c.statsMu.Unlock()
+	}
 }
+
+// statsEvery is how often the receive path publishes jitter buffer
+// statistics when nobody asks.
+const statsEvery = 250 * time.Millisecond
+
+// idleWait is how long a read waits when neither the jitter buffer nor a
+// key press has anything due: the RTP timeout is checked at least this
+// often.
+const idleWait = 500 * time.Millisecond
 
 func (r *rx) frame(f jitter.Frame, now time.Time) {
 	c := r.c
@@ -575,12 +584,6 @@ func (c *Call) mixFrame(mix []int16, payload []byte) int {
 	return c.encode(payload, mix)
 }
 
-// Levels are audio levels in dBFS (-120 for silence).
-type Levels struct {
-	RMS  float64 `json:"rms_dbfs"`
-	Peak float64 `json:"peak_dbfs"`
-}
-
 // levelCell keeps the level of the last frame and the peak over about
 // the last second, so that any number of readers see the same values.
 type levelCell struct {
@@ -601,39 +604,28 @@ func (l *levelCell) observe(pcm []int16) {
 	l.mu.Unlock()
 }
 
-func (l *levelCell) read() Levels {
+func (l *levelCell) read() sipphone.Level {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.seen {
-		return Levels{RMS: dsp.LevelFloor, Peak: dsp.LevelFloor}
+		return sipphone.Level{RMS: dsp.LevelFloor, Peak: dsp.LevelFloor}
 	}
-	return Levels{RMS: l.rms, Peak: l.peak}
-}
-
-// MediaStats are a call's media statistics for /status.
-type MediaStats struct {
-	RTP             rtp.RTPStats      `json:"rtp"`
-	Jitter          JitterStats       `json:"jitter_buffer"`
-	Concealed       uint64            `json:"concealed_frames"`
-	LevelIn         Levels            `json:"level_in" doc:"The phone's microphone"`
-	LevelOut        Levels            `json:"level_out" doc:"What the phone hears"`
-	CaptureLatency  HistogramSnapshot `json:"latency_phone_to_client" doc:"Server-added latency from RTP arrival to the client's WebSocket frame, jitter buffer included"`
-	PlaybackLatency HistogramSnapshot `json:"latency_client_to_phone" doc:"Server-added latency from client audio (into an empty queue) to the RTP packet"`
-	Listeners       int               `json:"listeners"`
-	Speakers        int               `json:"speakers"`
-	Loopback        bool              `json:"loopback"`
+	return sipphone.Level{RMS: l.rms, Peak: l.peak}
 }
 
 // Stats returns the call's media statistics. Levels are the RMS of the
 // last frame and the peak over about the last second.
-func (c *Call) Stats() MediaStats {
+func (c *Call) Stats() sipphone.MediaStats {
 	c.mu.Lock()
 	nl, ns, loop := len(c.listeners), len(c.speakers), c.loopOn
 	c.mu.Unlock()
+	c.statsWanted.Store(true) // the next packet publishes fresh figures
 	c.statsMu.Lock()
 	jb := c.jb
 	c.statsMu.Unlock()
-	return MediaStats{RTP: c.sess.Stats(), Jitter: jitterStats(jb), Concealed: c.concealed.Load(),
+	rs := c.sess.Stats()
+	rs.Duplicates, rs.JitterMS = jb.Duplicates, float64(jb.Jitter)/float64(time.Millisecond)
+	return sipphone.MediaStats{RTP: rs, Jitter: jitterStats(jb), Concealed: c.concealed.Load(),
 		LevelIn: c.levelsIn.read(), LevelOut: c.levelsOut.read(),
 		CaptureLatency: c.captureLatency.Snapshot(), PlaybackLatency: c.playLatency.Snapshot(),
 		Listeners: nl, Speakers: ns, Loopback: loop}
@@ -654,20 +646,8 @@ func (c *Call) observePlayback(d time.Duration) {
 	}
 }
 
-// JitterStats is the receive jitter buffer's state.
-type JitterStats struct {
-	Received   uint64  `json:"received"`
-	Duplicates uint64  `json:"duplicates"`
-	Late       uint64  `json:"late" doc:"Arrived after their frame was concealed"`
-	Lost       uint64  `json:"lost" doc:"Frames concealed"`
-	Reordered  uint64  `json:"reordered"`
-	TargetMS   float64 `json:"target_ms" doc:"Current wait for a missing packet; adapts to the measured jitter"`
-	JitterMS   float64 `json:"jitter_ms"`
-	BufferedMS float64 `json:"buffered_ms"`
-}
-
-func jitterStats(s jitter.Stats) JitterStats {
+func jitterStats(s jitter.Stats) sipphone.JitterStats {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	return JitterStats{Received: s.Received, Duplicates: s.Duplicates, Late: s.Late, Lost: s.Lost, Reordered: s.Reordered,
+	return sipphone.JitterStats{Received: s.Received, Duplicates: s.Duplicates, Late: s.Late, Lost: s.Lost, Reordered: s.Reordered,
 		TargetMS: ms(s.Target), JitterMS: ms(s.Jitter), BufferedMS: ms(s.Buffered)}
 }

@@ -1,4 +1,4 @@
-package stream
+package media
 
 import (
 	"encoding/binary"
@@ -12,6 +12,7 @@ import (
 	pionrtp "github.com/pion/rtp"
 	"go.uber.org/goleak"
 
+	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/dsp"
 	"github.com/sip-phone-api/sipphone/internal/rtp"
 )
@@ -418,9 +419,9 @@ func itoa(n int) string {
 // overlapping times (the line owner reports it once).
 func TestSamePressTwoWays(t *testing.T) {
 	var mu sync.Mutex
-	var presses []Press
+	var presses []sipphone.KeyPress
 	c, _ := benchCall(t, 0)
-	c.cfg.OnPress = func(p Press) {
+	c.cfg.OnPress = func(p sipphone.KeyPress) {
 		mu.Lock()
 		if !p.Begin {
 			presses = append(presses, p)
