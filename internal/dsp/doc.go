@@ -13,4 +13,7 @@
 //
 // Samples are signed 16-bit linear PCM ([]int16) at a known rate; 8000 Hz
 // is the rate of the telephone line.
+//
+// It is somewhat over 1,000 lines because the band-limited resampler and the WAV reader with its
+// format variants are each a few hundred lines; they share the sample conventions of this package.
 package dsp

@@ -3,6 +3,9 @@
 // WebSocket clients. It holds no business logic beyond that translation and
 // knows nothing of SIP. The OpenAPI document is generated from the handler
 // types, so it cannot drift from what the handlers do.
+//
+// It is somewhat over 1,000 lines: one file per topic (routes, status, audio, events, diagnostics,
+// auth, clients) of one concern, the HTTP face.
 package httpapi
 
 import (

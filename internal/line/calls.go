@@ -24,9 +24,9 @@ type call struct {
 
 	ring    *sipphone.RingStatus // while our INVITE rings the phone
 	ringing bool                 // the phone answered 180
-	status *sipphone.CallStatus // once answered
-	media  *media.Call          // running media once answered
-	keys   press.Log            // presses reported on this call
+	status  *sipphone.CallStatus // once answered
+	media   *media.Call          // running media once answered
+	keys    press.Log            // presses reported on this call
 }
 
 // release closes the call's media and returns its RTP port. Run without

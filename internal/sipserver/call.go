@@ -33,6 +33,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !s.authenticate(req, tx, user) {
 		return
 	}
+	if !s.cfg.Lines.IsLine(user) {
+		// Policy before the body: a stranger learns nothing of our SDP rules.
+		s.refuseCall(req, tx, "", sipphone.ErrLineNotFound)
+		return
+	}
 	log := s.log.With("user", user, "call_id", callID)
 	offer, err := sdp.Parse(req.Body())
 	if err != nil {

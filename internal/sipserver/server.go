@@ -6,6 +6,9 @@
 // (sipphone.Signaller). It speaks SIP only: it keeps no registry of calls
 // (a call's dialog is kept by the owner and looked up by Call-ID), and
 // never starts or stops media; it only builds and reads SDP.
+//
+// It is about 2,000 lines: registrar, digest auth, bans, dialogs, rings and calls are one concern,
+// SIP on the wire.
 package sipserver
 
 import (
