@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sip-phone-api/sipphone"
@@ -27,16 +28,31 @@ type call struct {
 	status  *sipphone.CallStatus // once answered
 	media   *media.Call          // running media once answered
 	keys    press.Log            // presses reported on this call
+	// ending: our BYE is on its way. The call is off its line and its
+	// media released; it stays in the registry only so that the SIP side
+	// still finds its dialog (the ACK of our 2xx, a BYE crossing ours).
+	ending  bool
+	release sync.Once // releaseMedia runs once
 }
 
-// release closes the call's media and returns its RTP port. Run without
+// releaseMedia closes the call's media and returns its RTP port. Run without
 // Manager.mu held: Close waits for the media goroutines, which may be
 // waiting for mu to report a key.
-func (c *call) release(ports *rtp.Ports) {
-	if c.media != nil {
-		c.media.Close()
+func (c *call) releaseMedia(ports *rtp.Ports) {
+	c.release.Do(func() {
+		if c.media != nil {
+			c.media.Close()
+		}
+		ports.Release(c.conn)
+	})
+}
+
+// live returns the call with that Call-ID unless it is unknown or ending.
+func (m *Manager) live(callID string) *call {
+	if c := m.calls[callID]; c != nil && !c.ending {
+		return c
 	}
-	ports.Release(c.conn)
+	return nil
 }
 
 // reservePort opens the call's RTP socket from the range.
@@ -99,7 +115,7 @@ func (m *Manager) isAutoDial(user string) bool {
 func (m *Manager) CallAnswered(callID string, p sipphone.MediaParams) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := m.calls[callID]
+	c := m.live(callID)
 	if c == nil {
 		return fmt.Errorf("%w: call %s is not known", sipphone.ErrNoCall, callID)
 	}
@@ -165,10 +181,11 @@ func (m *Manager) startMediaLocked(c *call, p sipphone.MediaParams) error {
 	return nil
 }
 
-// forgetLocked removes c from the registry and its line, stopping its
-// streams. The caller releases c (after unlocking).
+// forgetLocked takes c off its line, stopping its streams, and out of the
+// registry unless it is ending (then the BYE's goroutine removes it). The
+// caller releases c's media (after unlocking).
 func (m *Manager) forgetLocked(c *call) {
-	if m.calls[c.id] == c {
+	if m.calls[c.id] == c && !c.ending {
 		delete(m.calls, c.id)
 	}
 	l := c.line
@@ -199,7 +216,7 @@ func (m *Manager) endCallLocked(c *call, state sipphone.LineState, typ, reason s
 // failed before it was up.
 func (m *Manager) CallEnded(callID, reason string) {
 	m.mu.Lock()
-	c := m.calls[callID]
+	c := m.live(callID)
 	if c == nil || c.ring != nil {
 		m.mu.Unlock()
 		return
@@ -211,26 +228,26 @@ func (m *Manager) CallEnded(callID, reason string) {
 			l.state = sipphone.StateUnregistered
 		}
 		m.mu.Unlock()
-		c.release(m.cfg.Media.Ports)
+		c.releaseMedia(m.cfg.Media.Ports)
 		return
 	}
 	m.endCallLocked(c, sipphone.StateOnHook, sipphone.EventOnHook, reason)
 	m.mu.Unlock()
-	c.release(m.cfg.Media.Ports)
+	c.releaseMedia(m.cfg.Media.Ports)
 }
 
 // ServerEndedCall implements sipphone.CallFacts: we end the call (no ACK
 // to our 200 OK); the hook state becomes unknown. The SIP side sends BYE.
 func (m *Manager) ServerEndedCall(callID, reason string) {
 	m.mu.Lock()
-	c := m.calls[callID]
+	c := m.live(callID)
 	if c == nil || c.ring != nil {
 		m.mu.Unlock()
 		return
 	}
 	m.endCallLocked(c, sipphone.StateUnknown, sipphone.EventHangup, reason)
 	m.mu.Unlock()
-	c.release(m.cfg.Media.Ports)
+	c.releaseMedia(m.cfg.Media.Ports)
 }
 
 // rtpTimeout ends a call whose phone stopped sending RTP, as the phone
@@ -238,21 +255,24 @@ func (m *Manager) ServerEndedCall(callID, reason string) {
 // worker.
 func (m *Manager) rtpTimeout(callID string) {
 	m.mu.Lock()
-	c := m.calls[callID]
+	c := m.live(callID)
 	if c == nil || c.media == nil {
 		m.mu.Unlock()
 		return
 	}
+	c.ending = true
 	m.endCallLocked(c, sipphone.StateOnHook, sipphone.EventOnHook, "rtp_timeout")
 	m.byeLocked(c)
 	m.mu.Unlock()
-	c.release(m.cfg.Media.Ports)
+	c.releaseMedia(m.cfg.Media.Ports)
 }
 
-// byeLocked sends BYE for c from a goroutine the manager owns.
+// byeLocked sends BYE for the ending call c from a goroutine the manager
+// owns, then removes c from the registry.
 func (m *Manager) byeLocked(c *call) {
 	select {
 	case <-m.stop:
+		delete(m.calls, c.id)
 		return
 	default:
 	}
@@ -263,7 +283,18 @@ func (m *Manager) byeLocked(c *call) {
 		ctx, cancel := context.WithTimeout(m.ctx, 32*time.Second)
 		defer cancel()
 		sig.Hangup(ctx, d)
+		m.mu.Lock()
+		m.removeLocked(c)
+		m.mu.Unlock()
 	}()
+}
+
+// removeLocked takes an ending call out of the registry.
+func (m *Manager) removeLocked(c *call) {
+	if m.calls[c.id] == c {
+		delete(m.calls, c.id)
+	}
+	m.checkDrainedLocked()
 }
 
 // Hangup ends the line's call with BYE, or stops its ring. After a BYE of
@@ -286,10 +317,11 @@ func (m *Manager) Hangup(lineID string) (string, error) {
 		m.mu.Unlock()
 		return l.id, nil
 	}
+	c.ending = true
 	m.endCallLocked(c, sipphone.StateUnknown, sipphone.EventHangup, "api")
 	m.byeLocked(c)
 	m.mu.Unlock()
-	c.release(m.cfg.Media.Ports)
+	c.releaseMedia(m.cfg.Media.Ports)
 	return l.id, nil
 }
 

@@ -12,7 +12,7 @@ import (
 func (m *Manager) KeyPressed(callID string, p sipphone.KeyPress) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := m.calls[callID]
+	c := m.live(callID)
 	if c == nil || c.media == nil {
 		return
 	}

@@ -198,7 +198,9 @@ func (m *Manager) Shutdown(ctx context.Context) {
 		case c.media == nil: // the phone's INVITE not answered yet: it gets 503
 			m.forgetLocked(c)
 			unanswered = append(unanswered, c)
+		case c.ending: // its BYE is on its way already
 		default:
+			c.ending = true
 			m.endCallLocked(c, sipphone.StateUnknown, sipphone.EventHangup, "shutdown")
 			ended = append(ended, c)
 		}
@@ -206,15 +208,18 @@ func (m *Manager) Shutdown(ctx context.Context) {
 	m.checkDrainedLocked()
 	m.mu.Unlock()
 	for _, c := range unanswered {
-		c.release(m.cfg.Media.Ports)
+		c.releaseMedia(m.cfg.Media.Ports)
 	}
 	var wg sync.WaitGroup
 	for _, c := range ended {
-		c.release(m.cfg.Media.Ports)
+		c.releaseMedia(m.cfg.Media.Ports)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			m.sig.Hangup(ctx, c.dialog)
+			m.mu.Lock()
+			m.removeLocked(c)
+			m.mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -241,6 +246,7 @@ func (m *Manager) Close() {
 	m.closed = true
 	var left []*call
 	for _, c := range m.calls {
+		c.ending = false
 		m.forgetLocked(c)
 		left = append(left, c)
 	}
@@ -259,7 +265,7 @@ func (m *Manager) Close() {
 	m.mu.Unlock()
 	m.cancel()
 	for _, c := range left {
-		c.release(m.cfg.Media.Ports)
+		c.releaseMedia(m.cfg.Media.Ports)
 	}
 	m.wg.Wait()
 }

@@ -109,7 +109,7 @@ func (m *Manager) StopRing(lineID string) (string, error) {
 
 // ringLocked returns the ring in progress of call id, or nil.
 func (m *Manager) ringLocked(callID string) *call {
-	if c := m.calls[callID]; c != nil && c.ring != nil {
+	if c := m.live(callID); c != nil && c.ring != nil {
 		return c
 	}
 	return nil
@@ -154,5 +154,5 @@ func (m *Manager) RingEnded(callID string, outcome sipphone.RingOutcome, detail 
 	m.log.Info("ring ended", "line", l.id, "ring_id", r.ID, "reason", outcome, "detail", detail)
 	m.publish(sipphone.Event{Type: sipphone.EventRingStop, Line: l.id, RingID: r.ID, CallID: callID, Reason: string(outcome), Detail: detail})
 	m.mu.Unlock()
-	c.release(m.cfg.Media.Ports)
+	c.releaseMedia(m.cfg.Media.Ports)
 }

@@ -113,7 +113,11 @@ func (s *Server) runRing(rq sipphone.RingRequest, d *dialog, invite *sip.Request
 			lines.RingEnded(rq.CallID, sipphone.RingFailed, "the adapter did not answer the INVITE")
 			return
 		case <-r.giveUp:
-			lines.RingEnded(rq.CallID, r.cancelWhy, "no 487 after CANCEL")
+			detail := "no 487 after CANCEL"
+			if !r.cancelSent {
+				detail = "the adapter had not answered the INVITE"
+			}
+			lines.RingEnded(rq.CallID, r.cancelWhy, detail)
 			return
 		case <-s.ctx.Done():
 			lines.RingEnded(rq.CallID, sipphone.RingStopped, "server shutting down")
@@ -151,17 +155,22 @@ func (r *ringRun) response(res *sip.Response) bool {
 	return true
 }
 
-// startCancel decides to stop the ring; it reports whether the ring is
-// over already: before any provisional answer no CANCEL may be sent, so we
-// stop waiting at once.
+// cancelGrace is how long a ring stopped before any provisional answer
+// waits for one: the INVITE may still reach the phone and make it ring,
+// and no CANCEL may be sent before a 1xx (RFC 3261 9.1).
+var cancelGrace = 2 * sip.T1
+
+// startCancel decides to stop the ring: CANCEL now, or after the first
+// provisional answer when it comes within cancelGrace. It reports whether
+// the ring is over (never: the outcome comes from the phone or a timer).
 func (r *ringRun) startCancel(why sipphone.RingOutcome) bool {
 	if r.cancelWhy == "" {
 		r.cancelWhy = why
 	}
 	if !r.provisional {
-		r.d.log.Info("ring stopped before the adapter answered", "reason", why)
-		r.s.cfg.Lines.RingEnded(r.rq.CallID, r.cancelWhy, "the adapter had not answered the INVITE")
-		return true
+		r.d.log.Info("ring stop asked before the adapter answered; CANCEL follows its first provisional answer", "reason", why)
+		r.giveUp = time.After(cancelGrace)
+		return false
 	}
 	r.sendCancel()
 	return false
