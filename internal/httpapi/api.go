@@ -28,9 +28,21 @@ import (
 	"github.com/sip-phone-api/sipphone/internal/line"
 )
 
+// LineOwner is the line owner as the API uses it: the domain's commands
+// (sipphone.Lines) plus audio streams and the event subscription.
+type LineOwner interface {
+	sipphone.Lines
+	StartStream(lineID string, o line.StreamOptions) (*line.Stream, error)
+	Stream(id string) (*line.Stream, bool)
+	StopStream(id, reason string) error
+	// Subscribe returns, atomically, a subscription, the state snapshot and
+	// the replayed events after since.
+	Subscribe(f events.Filter, queueLen int, since *uint64) (*events.Subscription, sipphone.Event, []sipphone.Event)
+}
+
 // Deps are what the API needs.
 type Deps struct {
-	Lines   *line.Manager
+	Lines   LineOwner
 	Bus     *events.Bus
 	Version string
 	Logger  *slog.Logger
@@ -79,6 +91,7 @@ func NewREST(d Deps) http.Handler {
 	cfg.Security = []map[string][]string{{"bearer": {}}}
 	api := humago.New(mux, cfg)
 	routes(api, mux, d)
+	documentContract(api.OpenAPI())
 	return withHost(jsonByDefault(mux))
 }
 

@@ -119,16 +119,12 @@ func audioStart(d Deps) func(context.Context, *audioStartInput) (*audioStartOutp
 		if err != nil {
 			return nil, huma.Error422UnprocessableEntity(err.Error())
 		}
-		st, err := d.Lines.StartStream(b.Line, line.StreamOptions{Direction: b.Direction, Format: f, SampleRate: b.SampleRate, FrameMS: b.FrameMS})
+		// A stream nobody connects to is stopped by its owner's timer.
+		st, err := d.Lines.StartStream(b.Line, line.StreamOptions{Direction: b.Direction, Format: f, SampleRate: b.SampleRate,
+			FrameMS: b.FrameMS, ConnectTimeout: connectTimeout})
 		if err != nil {
 			return nil, httpError(err)
 		}
-		// A stream nobody connects to is stopped; a timer, not a goroutine.
-		time.AfterFunc(connectTimeout, func() {
-			if !st.Connected() {
-				d.Lines.StopStream(st.ID, "not_connected") // an error when it already stopped: nothing to do
-			}
-		})
 		return &audioStartOutput{Body: AudioStream{StreamID: st.ID, Line: st.LineID, WSURL: d.wsURL(requestHost(ctx)) + "/audio/" + st.ID,
 			Direction: b.Direction, Format: f.String(), SampleRate: b.SampleRate, FrameMS: b.FrameMS}}, nil
 	}
