@@ -5,7 +5,8 @@
 #   dist/sipphone-VERSION-linux-arm64.tar.gz   static binary, README.md,
 #   dist/sipphone-VERSION-linux-armv7.tar.gz   CHANGELOG.md, docs/install.md,
 #                                              config.example.yml, the systemd
-#                                              unit, the fail2ban files, LICENSE
+#                                              unit and sysusers file, the
+#                                              fail2ban files, LICENSE if present
 #   dist/bin/linux-amd64/sipphone ...          the bare binaries (arm check, images)
 #   dist/rootfs/linux-amd64/ ...               container image files (deploy/make-rootfs.sh)
 #   dist/SHA256SUMS                            sha256sum of every tarball
@@ -52,7 +53,7 @@ GO=${GO:-go}
 # What goes into every tarball besides the binary (LICENSE only if present).
 docs=(README.md CHANGELOG.md config.example.yml)
 [ -f LICENSE ] && docs+=(LICENSE)
-for f in "${docs[@]}" docs/install.md deploy/sipphone.service deploy/fail2ban/filter.d/sipphone.conf deploy/fail2ban/jail.d/sipphone.local; do
+for f in "${docs[@]}" docs/install.md deploy/sipphone.service deploy/sipphone.sysusers deploy/fail2ban/filter.d/sipphone.conf deploy/fail2ban/jail.d/sipphone.local; do
   [ -f "$f" ] || { echo "release: $f is missing" >&2; exit 1; }
 done
 
@@ -84,7 +85,7 @@ for target in $TARGETS; do
   cp "$bin" "$stage/sipphone"
   cp "${docs[@]}" "$stage/"
   cp docs/install.md "$stage/docs/"
-  cp deploy/sipphone.service "$stage/deploy/"
+  cp deploy/sipphone.service deploy/sipphone.sysusers "$stage/deploy/"
   cp deploy/fail2ban/filter.d/sipphone.conf "$stage/deploy/fail2ban/filter.d/"
   cp deploy/fail2ban/jail.d/sipphone.local "$stage/deploy/fail2ban/jail.d/"
   find "$stage" -type d -exec chmod 0755 {} +
