@@ -25,6 +25,7 @@ if [ -z "${SIPPHONE_DIST:-}" ]; then
   TARGETS="linux/arm64 linux/arm/v7" ./scripts/release.sh
   SIPPHONE_DIST=dist
 fi
+SIPPHONE_DIST=$(cd "$SIPPHONE_DIST" && pwd)
 export SIPPHONE_DIST
 export SIPPHONE_REQUIRE_PEERS=1
 for f in "$SIPPHONE_DIST/bin/linux-arm64/sipphone" "$SIPPHONE_DIST/bin/linux-armv7/sipphone"; do

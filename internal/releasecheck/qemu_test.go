@@ -35,7 +35,8 @@ const (
 // under qemu-user against baresip: it registers (digest authentication),
 // the server rings it through REST, baresip answers by itself, one key
 // pressed on it arrives as a dtmf event on the WebSocket, /status answers
-// with the binary's own version, and SIGTERM stops the server cleanly.
+// with the binary's own version (in the body and the X-Sipphone-Version
+// header, which errors carry too), and SIGTERM stops the server cleanly.
 //
 // The binaries are dist/bin/linux-arm64/sipphone and
 // dist/bin/linux-armv7/sipphone under SIPPHONE_DIST (scripts/arm-check.sh
@@ -115,6 +116,13 @@ func runTarget(t *testing.T, tg target) {
 	if st.Version != version || len(st.Lines) != 1 || !st.Lines[0].Registered || st.Lines[0].State != "off_hook" ||
 		!strings.Contains(st.Lines[0].UserAgent, "baresip") {
 		t.Fatalf("/status %+v, want version %s and phone1 registered by baresip, off hook", st, version)
+	}
+
+	if got := s.lastHeads.Get("X-Sipphone-Version"); got != version {
+		t.Fatalf("/status answered with X-Sipphone-Version %q, want %q", got, version)
+	}
+	if code := s.do(t, "GET", "/lines/no-such-line", "", nil); code != 404 || s.lastHeads.Get("X-Sipphone-Version") != version {
+		t.Fatalf("GET /lines/no-such-line = %d with X-Sipphone-Version %q, want 404 with %q", code, s.lastHeads.Get("X-Sipphone-Version"), version)
 	}
 
 	phone.Command("hangup", "")
