@@ -10,7 +10,7 @@
 #   OPENAPI_LINT_WARNINGS=ok scripts/openapi-lint.sh   fail on errors only
 #
 # The CLI is installed with npm into a cache directory (~/.cache/sipphone/
-# redocly-VERSION) on first use; it needs node and npm (Debian: nodejs npm).
+# redocly-VERSION) on first use; it needs node 20.19 or later and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REDOCLY_VERSION=${REDOCLY_VERSION:-2.77.0}
@@ -26,13 +26,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for p in node npm; do
-  command -v $p >/dev/null || { echo "openapi-lint: $p not found; install it with: sudo apt-get install nodejs npm" >&2; exit 1; }
+for p in node npm curl; do
+  command -v $p >/dev/null || { echo "openapi-lint: $p not found; install it with: sudo apt-get install nodejs npm curl" >&2; exit 1; }
 done
+# @redocly/cli 2.x runs on node 20.19 or later (Debian 12's own node is 18).
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "openapi-lint: @redocly/cli $REDOCLY_VERSION needs node 20.19 or later; this is node $(node --version)" >&2
+  exit 1
+fi
 if [ ! -x "$cache/node_modules/.bin/redocly" ]; then
   echo "== installing @redocly/cli@$REDOCLY_VERSION into $cache"
   mkdir -p "$cache"
-  timeout 600 npm install --silent --no-audit --no-fund --prefix "$cache" "@redocly/cli@$REDOCLY_VERSION" >/dev/null
+  timeout 600 npm install --loglevel=error --no-audit --no-fund --prefix "$cache" "@redocly/cli@$REDOCLY_VERSION" >/dev/null
 fi
 redocly="$cache/node_modules/.bin/redocly"
 
