@@ -136,6 +136,7 @@ rm -f "$work/clone/Dockerfile" && cp Dockerfile "$work/clone/Dockerfile"
 # ROOTFS=build is the Dockerfile's default, passed explicitly because
 # buildah before 1.29 does not resolve a stage named by an ARG's default
 # (containers/buildah#4312); Docker's classic builder and BuildKit do.
+mkdir -p "$(go env GOMODCACHE)" "$(go env GOCACHE)"
 caches=(-v "$(go env GOMODCACHE):/go/pkg/mod" -v "$(go env GOCACHE):/root/.cache/go-build")
 if ! timeout 900 "${B[@]}" bud --format docker --isolation chroot --pull=never --skip-unused-stages=false \
   "${caches[@]}" --build-arg ROOTFS=build --build-arg VERSION=v0.0.0-container-check -f "$work/clone/Dockerfile" -t localhost/sipphone:all-stages \
