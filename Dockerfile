@@ -23,6 +23,8 @@
 # Every stage builds from a fresh clone, as docker-compose 1.29's classic
 # builder (which builds all stages, used or not) needs: PREBUILT's default
 # is a directory every clone has, copied by the unused stage and ignored.
+# buildah and podman before 1.29 need --build-arg ROOTFS=build spelled out:
+# they do not resolve a stage named by an argument's default value.
 
 ARG GO_VERSION=1.26
 ARG ROOTFS=build
