@@ -109,6 +109,9 @@ bmnt=$(timeout 60 "${B[@]}" mount "$base")
 mkdir -p "$bmnt/usr/local" "$bmnt/bin" "$bmnt/tmp" "$bmnt/etc/ssl/certs" "$bmnt/go" "$bmnt/root"
 chmod 1777 "$bmnt/tmp"
 cp -a "$goroot" "$bmnt/usr/local/go"
+# What building needs of the toolchain: not its own tests (less to copy per stage).
+rm -rf "$bmnt/usr/local/go/test" "$bmnt/usr/local/go/api" "$bmnt/usr/local/go/doc"
+find "$bmnt/usr/local/go/src" -type d -name testdata -prune -exec rm -rf {} +
 tools=(/bin/sh /bin/dash /bin/rm /bin/mkdir /bin/cp /bin/chmod /bin/touch /bin/cat)
 for t in "${tools[@]}"; do
   real=$(readlink -f "$t")
