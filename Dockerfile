@@ -10,24 +10,41 @@
 # certificates (sipphone makes no TLS connections).
 #
 # ROOTFS selects where "runtime" takes its filesystem from: the "build"
-# stage (default), or "prebuilt", a dist/rootfs laid out on the host by
-# scripts/container-check.sh, which builds and runs the runtime stage where
-# no registry is reachable.
+# stage (default), or "prebuilt", a directory of the build context named by
+# PREBUILT and laid out on the host by deploy/make-rootfs.sh around a
+# cross-built binary. `make release` lays out dist/rootfs/linux-amd64,
+# dist/rootfs/linux-arm64 and dist/rootfs/linux-armv7, so an image for
+# another architecture needs no emulation (the runtime stage runs nothing):
+#
+#   make release
+#   docker build --platform linux/arm64 --build-arg ROOTFS=prebuilt \
+#     --build-arg PREBUILT=dist/rootfs/linux-arm64 --target runtime -t sipphone:arm64 .
+#
+# Every stage builds from a fresh clone, as docker-compose 1.29's classic
+# builder (which builds all stages, used or not) needs: PREBUILT's default
+# is a directory every clone has, copied by the unused stage and ignored.
+# buildah and podman before 1.29 need --build-arg ROOTFS=build spelled out:
+# they do not resolve a stage named by an argument's default value.
 
 ARG GO_VERSION=1.26
 ARG ROOTFS=build
+ARG PREBUILT=deploy
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/sipphone ./cmd/sipphone \
+ARG VERSION=""
+ARG COMMIT=""
+ARG BUILD_DATE=""
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.date=${BUILD_DATE}" \
+      -o /out/sipphone ./cmd/sipphone \
  && sh deploy/make-rootfs.sh /out/sipphone /rootfs
 
 FROM scratch AS prebuilt
-COPY dist/rootfs/ /rootfs/
+ARG PREBUILT
+COPY ${PREBUILT}/ /rootfs/
 
 FROM ${ROOTFS} AS rootfs
 

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Builds and runs the container image's runtime stage without a Docker
-# engine, with buildah (vfs storage, chroot isolation), and checks it:
+# Builds the container images without a Docker engine, with buildah (vfs
+# storage, chroot isolation), and checks them:
 #
 #   0. docker-compose.yml parses (docker-compose config needs no engine);
-#   1. a static binary (CGO_ENABLED=0) is built on the host;
-#   2. deploy/make-rootfs.sh lays out the image files around it, as the
-#      Dockerfile's build stage does;
-#   3. the Dockerfile's runtime stage is built from them
-#      (--build-arg ROOTFS=prebuilt --target runtime): the same instructions
-#      Docker runs, except that the golang builder stage is skipped, since
-#      no container registry is reachable here;
-#   4. the image's user, entrypoint, health check, volumes and ports are
-#      checked, and the writable directories' ownership;
-#   5. inside the image: `sipphone check` with a configuration mounted at
+#   1. every stage of the Dockerfile builds from a fresh clone (the tracked
+#      files only, no dist/), as docker-compose 1.29's classic builder
+#      builds them, used or not: buildah bud --skip-unused-stages=false.
+#      No container registry is reachable here, so the golang base image is
+#      a local stand-in tagged with its name (docker.io/library/golang:
+#      1.26-bookworm): this host's Go toolchain, /bin/sh and the few tools
+#      deploy/make-rootfs.sh uses; the Dockerfile's instructions are
+#      unchanged. The image it makes must run `sipphone --version`;
+#   2. the runtime images for linux/amd64 and linux/arm64 are built from the
+#      cross-built release binaries (scripts/release.sh lays out
+#      dist/rootfs/linux-*; --platform, --build-arg ROOTFS=prebuilt
+#      PREBUILT=dist/rootfs/linux-ARCH --target runtime); each image's
+#      architecture and its binary's ELF machine must match the platform;
+#      the arm64 binary inside the image runs `--version` and `check` under
+#      qemu-aarch64 when qemu-user is installed (no binfmt_misc needed);
+#   3. the amd64 image's user, entrypoint, health check, volumes and ports
+#      are checked, and the writable directories' ownership;
+#   4. inside the amd64 image: `sipphone check` with a configuration mounted at
 #      /etc/sip_phone/config.yml, then the server (as the image's non-root
 #      user, host network, logging to /var/log/sip_phone/api.log); it must
 #      answer /healthz, /readyz and /status on loopback, and the image's
@@ -20,12 +28,16 @@
 #      and state files must be written, as the image's user, into the
 #      volumes buildah seeds from the image.
 #
-# Not exercised here: the golang builder stage (no registry), a Docker
-# engine (docker-compose up, Docker's HEALTHCHECK scheduler, restart policy,
-# named volumes, read_only/cap_drop), the host network of a real LAN.
+# Not exercised here: the real golang image (no registry), a Docker engine
+# (docker-compose up, Docker's HEALTHCHECK scheduler, restart policy, named
+# volumes, read_only/cap_drop), running the arm64 image on an ARM host, the
+# host network of a real LAN.
+#
+#   scripts/container-check.sh                     builds dist/ for amd64 and arm64 first
+#   SIPPHONE_DIST=dist scripts/container-check.sh  uses a dist/ already built (make release)
 #
 # Needs root (CI runs as root) and installs buildah (and docker-compose,
-# optional) with apt-get when missing. Bounded: every step has a timeout; the whole run takes seconds.
+# optional) with apt-get when missing. Bounded: every step has a timeout.
 # Prints one PASS/FAIL line per check and "N passed, N failed" at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +67,6 @@ fi
 
 work=$(mktemp -d /tmp/sipphone-container-check.XXXXXX)
 B=(buildah --root "$work/storage" --runroot "$work/run" --storage-driver vfs)
-image=localhost/sipphone:container-check
 ctr=""
 server_pid=""
 cleanup() {
@@ -89,29 +100,114 @@ else
   echo "SKIP compose  docker-compose not installed"
 fi
 
-# 1. The static binary.
-version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
-if ! CGO_ENABLED=0 timeout 300 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$work/sipphone" ./cmd/sipphone; then
-  die "build static binary"
-fi
-if ldd "$work/sipphone" >/dev/null 2>&1; then
-  die "binary is dynamically linked: $(ldd "$work/sipphone" | head -n 3 | tr '\n' ' ')"
-fi
-pass "binary  static, $(du -h "$work/sipphone" | cut -f1)"
+# 1. Every stage, from a fresh clone, with a local stand-in for the golang image.
+go_version=$(sed -n 's/^ARG GO_VERSION=//p' Dockerfile)
+golang_image=docker.io/library/golang:$go_version-bookworm
+goroot=$(go env GOROOT)
+base=$(timeout 60 "${B[@]}" from scratch)
+bmnt=$(timeout 60 "${B[@]}" mount "$base")
+mkdir -p "$bmnt/usr/local" "$bmnt/bin" "$bmnt/tmp" "$bmnt/etc/ssl/certs" "$bmnt/go" "$bmnt/root"
+chmod 1777 "$bmnt/tmp"
+cp -a "$goroot" "$bmnt/usr/local/go"
+# What building needs of the toolchain: not its own tests (less to copy per stage).
+rm -rf "$bmnt/usr/local/go/test" "$bmnt/usr/local/go/api" "$bmnt/usr/local/go/doc"
+find "$bmnt/usr/local/go/src" -type d -name testdata -prune -exec rm -rf {} +
+tools=(/bin/sh /bin/dash /bin/rm /bin/mkdir /bin/cp /bin/chmod /bin/touch /bin/cat)
+for t in "${tools[@]}"; do
+  real=$(readlink -f "$t")
+  mkdir -p "$bmnt$(dirname "$real")"
+  cp -aL "$real" "$bmnt$real"
+  [ "$real" = "$t" ] || ln -sf "$real" "$bmnt$t"
+  for lib in $(ldd "$real" | grep -o '/[^ ]*'); do
+    mkdir -p "$bmnt$(dirname "$lib")"
+    cp -L "$lib" "$bmnt$lib"
+  done
+done
+cp -L /etc/ssl/certs/ca-certificates.crt "$bmnt/etc/ssl/certs/"
+echo 'root:x:0:0:root:/root:/bin/sh' >"$bmnt/etc/passwd"
+"${B[@]}" umount "$base" >/dev/null
+"${B[@]}" config --env PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  --env GOPATH=/go --env GOTOOLCHAIN=local --workingdir /go "$base"
+"${B[@]}" commit --quiet "$base" "$golang_image" >/dev/null
+"${B[@]}" rm "$base" >/dev/null
 
-# 2. The image files, in a build context of their own.
-mkdir -p "$work/context/dist"
-sh deploy/make-rootfs.sh "$work/sipphone" "$work/context/dist/rootfs"
-
-# 3. The runtime stage.
-if ! timeout 120 "${B[@]}" bud --quiet --format docker --isolation chroot \
-  --build-arg ROOTFS=prebuilt --target runtime -f "$repo/Dockerfile" -t "$image" "$work/context" >"$work/bud.log" 2>&1; then
-  cat "$work/bud.log"
-  die "buildah bud --target runtime"
+# The build context is what a fresh clone has: the tracked files.
+mkdir -p "$work/clone"
+git ls-files -z | xargs -0 cp --parents -t "$work/clone"
+rm -f "$work/clone/Dockerfile" && cp Dockerfile "$work/clone/Dockerfile"
+# The host's module and build caches only make the builder stage faster.
+# ROOTFS=build is the Dockerfile's default, passed explicitly because
+# buildah before 1.29 does not resolve a stage named by an ARG's default
+# (containers/buildah#4312); Docker's classic builder and BuildKit do.
+mkdir -p "$(go env GOMODCACHE)" "$(go env GOCACHE)"
+caches=(-v "$(go env GOMODCACHE):/go/pkg/mod" -v "$(go env GOCACHE):/root/.cache/go-build")
+if ! timeout 900 "${B[@]}" bud --format docker --isolation chroot --pull=never --skip-unused-stages=false \
+  "${caches[@]}" --build-arg ROOTFS=build --build-arg VERSION=v0.0.0-container-check -f "$work/clone/Dockerfile" -t localhost/sipphone:all-stages \
+  "$work/clone" >"$work/bud-all.log" 2>&1; then
+  tail -n 40 "$work/bud-all.log"
+  die "stages  buildah bud --skip-unused-stages=false from a fresh clone"
 fi
-pass "image  runtime stage built from the Dockerfile ($("${B[@]}" images --format '{{.Size}}' "$image"))"
+for st in build prebuilt rootfs runtime; do
+  if ! grep -qiE "(FROM .* AS $st\b|AS $st\$)" "$work/bud-all.log"; then
+    fail "stages  no stage '$st' in the build log"
+  fi
+done
+actr=$(timeout 60 "${B[@]}" from localhost/sipphone:all-stages)
+if out=$(timeout 30 "${B[@]}" run --isolation chroot "$actr" -- /usr/local/bin/sipphone --version 2>&1) &&
+  grep -q '^sipphone v0.0.0-container-check ' <<<"$out"; then
+  pass "stages  every stage of the Dockerfile built from a fresh clone (golang base: local stand-in for $golang_image); image runs: $out"
+else
+  fail "stages  the all-stages image: $out"
+fi
+"${B[@]}" rm "$actr" >/dev/null
 
-# 4. Image configuration and files.
+# 2. Runtime images for amd64 and arm64 from the cross-built binaries.
+if [ -z "${SIPPHONE_DIST:-}" ]; then
+  DIST="$work/dist" TARGETS="linux/amd64 linux/arm64" ./scripts/release.sh >"$work/release.log" 2>&1 ||
+    { cat "$work/release.log"; die "release  scripts/release.sh"; }
+  SIPPHONE_DIST="$work/dist"
+fi
+mkdir -p "$work/context/dist/rootfs"
+elf_machine() { # ELF e_machine of a little-endian binary: 62 x86-64, 183 AArch64, 40 ARM
+  od -An -t u2 -j 18 -N 2 "$1" | tr -d ' '
+}
+declare -A want_machine=([amd64]=62 [arm64]=183)
+for arch in amd64 arm64; do
+  rootfs="$SIPPHONE_DIST/rootfs/linux-$arch"
+  [ -d "$rootfs" ] || die "release  $rootfs missing (scripts/release.sh lays it out)"
+  cp -a "$rootfs" "$work/context/dist/rootfs/linux-$arch"
+  if ! timeout 120 "${B[@]}" bud --quiet --format docker --isolation chroot --pull=never --platform "linux/$arch" \
+    --build-arg ROOTFS=prebuilt --build-arg PREBUILT="dist/rootfs/linux-$arch" --target runtime \
+    -f "$repo/Dockerfile" -t "localhost/sipphone:$arch" "$work/context" >"$work/bud-$arch.log" 2>&1; then
+    cat "$work/bud-$arch.log"
+    die "image  buildah bud --platform linux/$arch --target runtime"
+  fi
+  got=$("${B[@]}" inspect --type image --format '{{.OCIv1.OS}}/{{.OCIv1.Architecture}}' "localhost/sipphone:$arch")
+  c=$(timeout 60 "${B[@]}" from "localhost/sipphone:$arch")
+  m=$(timeout 60 "${B[@]}" mount "$c")
+  machine=$(elf_machine "$m/usr/local/bin/sipphone")
+  if [ "$got" = "linux/$arch" ] && [ "$machine" = "${want_machine[$arch]}" ]; then
+    pass "image  linux/$arch runtime stage from the cross-built binary ($got, ELF machine $machine, $("${B[@]}" images --format '{{.Size}}' "localhost/sipphone:$arch"))"
+  else
+    fail "image  linux/$arch: image platform $got, binary ELF machine $machine (want ${want_machine[$arch]})"
+  fi
+  if [ "$arch" = arm64 ]; then
+    if command -v qemu-aarch64 >/dev/null; then
+      if out=$(timeout 60 qemu-aarch64 "$m/usr/local/bin/sipphone" --version 2>&1) && grep -q 'linux/arm64)$' <<<"$out"; then
+        pass "image  arm64 binary of the image runs under qemu-aarch64: $out"
+      else
+        fail "image  arm64 binary under qemu-aarch64: $out"
+      fi
+    else
+      echo "SKIP image  arm64 binary not run: qemu-user not installed"
+    fi
+  fi
+  "${B[@]}" umount "$c" >/dev/null
+  "${B[@]}" rm "$c" >/dev/null
+done
+image=localhost/sipphone:amd64
+
+# 3. Image configuration and files (amd64).
 inspect() { "${B[@]}" inspect --type image --format "$1" "$image"; }
 expect() { # name got want
   if [ "$2" = "$3" ]; then pass "config  $1: $2"; else fail "config  $1: got '$2', want '$3'"; fi
@@ -141,7 +237,7 @@ done
 if grep -q '^sipphone:x:10001:10001:' "$mnt/etc/passwd"; then pass "files  passwd entry for sipphone"; else fail "files  no passwd entry"; fi
 if [ -e "$mnt/bin/sh" ] || [ -e "$mnt/usr/bin/curl" ]; then fail "files  the image has a shell or curl"; else pass "files  no shell, no curl"; fi
 
-# 5. Run it. Host network, as docker-compose.yml does; ports picked at
+# 4. Run it. Host network, as docker-compose.yml does; ports picked at
 # random and confirmed free by `sipphone check` inside the image. buildah
 # run gives each VOLUME of the image a fresh volume seeded from the image
 # (as Docker does for a new named volume), found afterwards under its

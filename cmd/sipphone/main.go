@@ -19,8 +19,10 @@ import (
 	"github.com/sip-phone-api/sipphone/internal/sim"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// Build information, set with -ldflags "-X main.version=v1.2.3 -X main.commit=...
+// -X main.date=..." (make build, scripts/release.sh). What is left empty is
+// filled from the Go toolchain's build information (version.go).
+var version, commit, date string
 
 // usageError is a mistake in how the program was invoked or configured: exit 2.
 type usageError struct{ err error }
@@ -49,7 +51,7 @@ const usage = `usage: sipphone [serve] [--config FILE]   run the server (default
        sipphone audiotest [--json] [--api URL]  test audio end to end: levels, SNR, latency (see --help)
        sipphone dtmf detect [--json] FILE.wav   list the DTMF keys in a recording (- reads stdin)
        sipphone loadtest [--calls 1,10,100,500] [--duration 10s]  measure call media under load (see --help)
-       sipphone --version                 print the version
+       sipphone --version                 print the version, commit and build date
 `
 
 // run is the whole program, callable from tests.
@@ -57,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(args) > 0 {
 		switch args[0] {
 		case "--version", "-version", "version":
-			fmt.Fprintln(stdout, "sipphone", version)
+			fmt.Fprintln(stdout, versionLine())
 			return nil
 		case "help", "--help", "-h":
 			fmt.Fprint(stdout, usage)

@@ -31,7 +31,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return usageError{err}
 	}
 	if *showVersion {
-		fmt.Fprintln(stdout, "sipphone", version)
+		fmt.Fprintln(stdout, versionLine())
 		return nil
 	}
 	if fs.NArg() > 0 {

@@ -92,7 +92,16 @@ func NewREST(d Deps) http.Handler {
 	api := humago.New(mux, cfg)
 	routes(api, mux, d)
 	documentContract(api.OpenAPI())
-	return withHost(jsonByDefault(mux))
+	return withVersion(d.Version, withHost(jsonByDefault(mux)))
+}
+
+// withVersion names the server's version in every answer (X-Sipphone-Version),
+// so a client learns it from any call, errors included.
+func withVersion(version string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Sipphone-Version", version)
+		h.ServeHTTP(w, r)
+	})
 }
 
 type hostKey struct{}
