@@ -152,6 +152,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Ban = DefaultBanPolicy
 		cfg.Ban.Exempt = exempt
 	}
+	traceHub.installTracer()
 	log := cfg.Logger.With("component", "sip")
 	s := &Server{cfg: cfg, log: log, ban: NewLimiter(cfg.Ban, cfg.Now)}
 	// sipgo logs through the server's logger, one level lower: what it

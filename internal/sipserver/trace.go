@@ -59,15 +59,19 @@ type hub struct {
 	byPort map[int]*messageLog
 }
 
-// register hands the messages through port to l. The first server to start
-// installs the hub as sipgo's tracer: sipgo has one for the whole process,
-// so a program that imports this package without starting a server keeps
-// sipgo's defaults.
-func (h *hub) register(port int, l *messageLog) {
+// installTracer makes the hub sipgo's tracer. sipgo has one for the whole
+// process, read by every transport goroutine, so it is set once, by the
+// first New, before any server's goroutine runs; a program that imports
+// this package without building a server keeps sipgo's defaults.
+func (h *hub) installTracer() {
 	h.install.Do(func() {
 		sip.SIPDebug = true
 		sip.SIPDebugTracer(h)
 	})
+}
+
+// register hands the messages through port to l.
+func (h *hub) register(port int, l *messageLog) {
 	h.mu.Lock()
 	h.byPort[port] = l
 	h.mu.Unlock()
