@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sip-phone-api/sipphone/internal/httpapi"
 	"github.com/sip-phone-api/sipphone/internal/testlog"
 
 	"github.com/coder/websocket"
@@ -150,11 +151,8 @@ func (s *testServer) status() statusBody {
 	return st
 }
 
-type statusBody struct {
-	Lines    []sipphone.LineStatus `json:"lines"`
-	OffHook  *bool                 `json:"off_hook"`
-	LastDTMF string                `json:"last_dtmf"`
-}
+// statusBody is the API's answer type, with a lookup for tests.
+type statusBody struct{ httpapi.StatusBody }
 
 func (st statusBody) line(id string) *sipphone.LineStatus {
 	for i := range st.Lines {

@@ -1,105 +1,16 @@
 package audiotest
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/httpapi"
 )
-
-// apiClient calls the server's REST API as any client would.
-type apiClient struct {
-	base  string // "http://host:port"
-	token string
-	hc    *http.Client
-}
-
-// do sends body as JSON (none when nil) and decodes a 2xx answer into out
-// (ignored when nil). Other answers become errors carrying the problem's
-// detail.
-func (a *apiClient) do(ctx context.Context, method, path string, body, out any) error {
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, r)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	}
-	res, err := a.hc.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message repeats the method and URL
-		}
-		return fmt.Errorf("%s %s: %w", method, a.base+path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
-	}
-	if res.StatusCode/100 != 2 {
-		var p struct {
-			Title  string `json:"title"`
-			Detail string `json:"detail"`
-		}
-		msg := strings.TrimSpace(string(b))
-		if json.Unmarshal(b, &p) == nil && (p.Detail != "" || p.Title != "") {
-			msg = strings.TrimSpace(p.Title + ": " + p.Detail)
-		}
-		return fmt.Errorf("%s %s: %s: %s", method, path, res.Status, msg)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: the answer is not the expected JSON: %w", method, path, err)
-		}
-	}
-	return nil
-}
-
-// lines returns GET /lines.
-func (a *apiClient) lines(ctx context.Context) ([]sipphone.LineStatus, error) {
-	var ls []sipphone.LineStatus
-	return ls, a.do(ctx, http.MethodGet, "/lines", nil, &ls)
-}
-
-// line returns GET /lines/{id}.
-func (a *apiClient) line(ctx context.Context, id string) (sipphone.LineStatus, error) {
-	var l sipphone.LineStatus
-	return l, a.do(ctx, http.MethodGet, "/lines/"+url.PathEscape(id), nil, &l)
-}
-
-// audioStream is the answer of POST /audio/start.
-type audioStream struct {
-	StreamID   string `json:"stream_id"`
-	WSURL      string `json:"ws_url"`
-	Format     string `json:"format"`
-	SampleRate int    `json:"sample_rate"`
-	FrameMS    int    `json:"frame_ms"`
-}
 
 // recording is what a client received on an audio WebSocket: the samples,
 // when each frame arrived, and the text messages. A reader goroutine fills
@@ -169,7 +80,7 @@ type audioClient struct {
 }
 
 // dialAudio connects to a stream's ws_url and starts recording.
-func dialAudio(ctx context.Context, st audioStream, token string) (*audioClient, error) {
+func dialAudio(ctx context.Context, st httpapi.AudioStream, token string) (*audioClient, error) {
 	opts := &websocket.DialOptions{}
 	if token != "" {
 		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + token}}

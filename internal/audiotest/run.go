@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,8 +14,10 @@ import (
 	"time"
 
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/apiclient"
 	"github.com/sip-phone-api/sipphone/internal/app"
 	"github.com/sip-phone-api/sipphone/internal/config"
+	"github.com/sip-phone-api/sipphone/internal/httpapi"
 	"github.com/sip-phone-api/sipphone/internal/sim"
 )
 
@@ -126,7 +127,7 @@ func (o Options) validate() error {
 type runner struct {
 	o     Options
 	log   *slog.Logger
-	api   *apiClient
+	api   *apiclient.Client
 	phone *sim.Phone
 	side  *phoneSide
 	line  string
@@ -165,10 +166,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			o.Local = localIPFor(rep.SIP)
 		}
 	}
-	r := &runner{o: o, log: o.Logger, rep: rep,
-		api: &apiClient{base: rep.API, token: o.Token, hc: &http.Client{Timeout: 10 * time.Second}}}
-	defer r.api.hc.CloseIdleConnections()
-	if _, err := r.api.lines(ctx); err != nil {
+	r := &runner{o: o, log: o.Logger, rep: rep, api: apiclient.New(rep.API, o.Token)}
+	defer r.api.HTTP.CloseIdleConnections()
+	if _, err := r.api.Lines(ctx); err != nil {
 		return nil, fmt.Errorf("the server's API: %w", err)
 	}
 	if err := r.startPhone(ctx); err != nil {
@@ -187,7 +187,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := r.loopbackTest(ctx); err != nil {
 		return nil, fmt.Errorf("loopback: %w", err)
 	}
-	if l, err := r.api.line(ctx, r.line); err == nil && l.Call != nil {
+	if l, err := r.api.Line(ctx, r.line); err == nil && l.Call != nil {
 		rep.ServerMedia = l.Call.Media
 		if rep.Codec == "" {
 			rep.Codec = l.Call.Codec
@@ -267,7 +267,7 @@ func (r *runner) startPhone(ctx context.Context) error {
 	var apiErr error
 	err = waitUntil(ctx, 5*time.Second, "the server to list a registered line with user "+r.o.User, func() bool {
 		var ls []sipphone.LineStatus
-		ls, apiErr = r.api.lines(ctx)
+		ls, apiErr = r.api.Lines(ctx)
 		for _, l := range ls {
 			if l.User == r.o.User && l.Registered {
 				r.line = l.ID
@@ -287,8 +287,7 @@ func (r *runner) startPhone(ctx context.Context) error {
 func (r *runner) call(ctx context.Context) error {
 	switch r.o.Call {
 	case "ring":
-		body := map[string]any{"caller_id": map[string]string{"name": "audio test"}}
-		if err := r.api.do(ctx, http.MethodPost, "/lines/"+url.PathEscape(r.line)+"/ring", body, nil); err != nil {
+		if _, err := r.api.Ring(ctx, r.line, httpapi.RingBody{CallerID: &sipphone.CallerID{Name: "audio test"}}); err != nil {
 			return err
 		}
 	case "offhook":
@@ -304,7 +303,7 @@ func (r *runner) call(ctx context.Context) error {
 		if r.phone.State(0) != sim.StateInCall {
 			return false
 		}
-		l, apiErr = r.api.line(ctx, r.line)
+		l, apiErr = r.api.Line(ctx, r.line)
 		return apiErr == nil && l.Call != nil && l.Call.Media != nil
 	})
 	if err != nil {
@@ -318,15 +317,14 @@ func (r *runner) call(ctx context.Context) error {
 func (r *runner) hangup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = r.api.do(ctx, http.MethodPost, "/lines/"+url.PathEscape(r.line)+"/hangup", nil, nil)
+	_ = r.api.Hangup(ctx, r.line)
 	_ = waitUntil(ctx, 2*time.Second, "the phone to hang up", func() bool { return r.phone.State(0) != sim.StateInCall })
 }
 
 // streamTests measures both directions of an audio stream at rate.
 func (r *runner) streamTests(ctx context.Context, rate int) error {
-	var st audioStream
-	body := map[string]any{"line": r.line, "direction": "both", "format": "pcm16", "sample_rate": rate, "frame_ms": 20}
-	if err := r.api.do(ctx, http.MethodPost, "/audio/start", body, &st); err != nil {
+	st, err := r.api.AudioStart(ctx, httpapi.AudioStartBody{Line: r.line, Direction: "both", Format: "pcm16", SampleRate: rate, FrameMS: 20})
+	if err != nil {
 		return err
 	}
 	ac, err := dialAudio(ctx, st, r.o.Token)
@@ -336,7 +334,7 @@ func (r *runner) streamTests(ctx context.Context, rate int) error {
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = r.api.do(sctx, http.MethodPost, "/audio/stop", map[string]string{"stream_id": st.StreamID}, nil)
+		_ = r.api.AudioStop(sctx, st.StreamID)
 		ac.close()
 	}()
 	if err := waitUntil(ctx, 5*time.Second, "the phone's audio on the stream", func() bool {
@@ -590,14 +588,13 @@ func lastOf(ts []time.Time) time.Time {
 // loopbackTest turns on the server's loopback and measures the phone's
 // own audio coming back: a tone, then round trips of markers.
 func (r *runner) loopbackTest(ctx context.Context) error {
-	path := "/lines/" + url.PathEscape(r.line) + "/loopback"
-	if err := r.api.do(ctx, http.MethodPost, path, map[string]bool{"enabled": true}, nil); err != nil {
+	if err := r.api.Loopback(ctx, r.line, true); err != nil {
 		return err
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = r.api.do(sctx, http.MethodPost, path, map[string]bool{"enabled": false}, nil)
+		_ = r.api.Loopback(sctx, r.line, false)
 	}()
 	lb := PathResult{Path: PathLoopback, SampleRate: 8000, Format: "g711"}
 	from := r.side.count()

@@ -1,10 +1,8 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +14,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +21,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/apiclient"
 	"github.com/sip-phone-api/sipphone/internal/dsp"
+	"github.com/sip-phone-api/sipphone/internal/httpapi"
 )
 
 // The call's audio: 20 ms G.711 mu-law packets at 8 kHz.
@@ -669,26 +668,10 @@ func setupServerCall(ctx context.Context, ua *sipUA, client *http.Client, rest s
 		return err
 	}
 	c.sip, c.dst = sc, sc.remoteRTP
-	body, _ := json.Marshal(map[string]any{"line": user, "format": "ulaw", "sample_rate": 8000, "frame_ms": 20, "direction": "in"})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rest+"/audio/start", bytes.NewReader(body))
+	api := &apiclient.Client{Base: rest, HTTP: client}
+	st, err := api.AudioStart(ctx, httpapi.AudioStartBody{Line: user, Format: "ulaw", SampleRate: 8000, FrameMS: 20, Direction: "in"})
 	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("POST /audio/start for %s: %w", user, err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<16))
-	if res.StatusCode != http.StatusCreated {
-		return fmt.Errorf("POST /audio/start for %s: %s: %s", user, res.Status, strings.TrimSpace(string(b)))
-	}
-	var st struct {
-		WSURL string `json:"ws_url"`
-	}
-	if err := json.Unmarshal(b, &st); err != nil || st.WSURL == "" {
-		return fmt.Errorf("POST /audio/start for %s: no ws_url in %s", user, b)
+		return fmt.Errorf("audio stream for %s: %w", user, err)
 	}
 	ws, _, err := websocket.Dial(ctx, st.WSURL, nil)
 	if err != nil {
@@ -701,36 +684,16 @@ func setupServerCall(ctx context.Context, ua *sipUA, client *http.Client, rest s
 // serverHistogram sums the latency_phone_to_client histograms of every
 // line's call from GET /lines.
 func serverHistogram(ctx context.Context, client *http.Client, rest string) ([]uint64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rest+"/lines", nil)
+	lines, err := (&apiclient.Client{Base: rest, HTTP: client}).Lines(ctx)
 	if err != nil {
 		return nil, err
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /lines: %s", res.Status)
-	}
-	var lines []struct {
-		Call *struct {
-			Media *struct {
-				Latency struct {
-					Counts []uint64 `json:"counts"`
-				} `json:"latency_phone_to_client"`
-			} `json:"media"`
-		} `json:"call"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&lines); err != nil {
-		return nil, fmt.Errorf("GET /lines: %w", err)
 	}
 	sum := make([]uint64, len(sipphone.LatencyBuckets)+1)
 	for _, l := range lines {
 		if l.Call == nil || l.Call.Media == nil {
 			continue
 		}
-		for i, c := range l.Call.Media.Latency.Counts {
+		for i, c := range l.Call.Media.CaptureLatency.Counts {
 			if i < len(sum) {
 				sum[i] += c
 			}
