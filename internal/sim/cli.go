@@ -32,6 +32,10 @@ const cliHelp = `commands (LINE is 1 or 2, default 1):
   waitfor EVENT [TIMEOUT]        wait for the next EVENT not yet waited for, e.g. waitfor ringing 30s
   help | quit`
 
+// registerWait bounds the first registration, so that a wrong --server is
+// told at once instead of after SIP's 32 s transaction timeout.
+const registerWait = 5 * time.Second
+
 // RunCLI runs "sipphone sim": a simulated HT802 driven by a script
 // (--script "offhook; wait 1s; digits 123; onhook") or by commands read
 // from stdin, one per line. Events are printed to stdout, one line each.
@@ -55,7 +59,15 @@ func RunCLI(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	noRegister := fs.Bool("no-register", false, "do not register (SIP Registration: No)")
 	script := fs.String("script", "", "commands separated by ';' instead of stdin")
 	verbose := fs.Bool("v", false, "log SIP activity to stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sipphone sim --server HOST:PORT [flags]\n\nA simulated HT802: registers its lines and is driven by commands, from --script or typed.\n\nflags:")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\n"+cliHelp)
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the usage, with the commands, was printed
+		}
 		return err
 	}
 	if *server == "" {
@@ -107,7 +119,13 @@ func RunCLI(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		printer.Wait()
 	}()
 
-	if err := p.Start(ctx); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, registerWait)
+	err = p.Start(sctx)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timed out") {
+			err = fmt.Errorf("%w\nno answer from the SIP server at %s within %v: is sipphone running there and is --server right? (on the server, `sipphone check` tests the setup)", err, *server, registerWait)
+		}
 		if *script != "" {
 			return err
 		}
@@ -267,7 +285,10 @@ func (c *cli) exec(ctx context.Context, text string) (quit bool, err error) {
 		case "answer":
 			c.call(ctx, ln, "answer", func(ctx context.Context) error { return c.p.Answer(ctx, ln) })
 		case "onhook":
-			return false, c.p.OnHook(ctx, ln)
+			if err := c.p.OnHook(ctx, ln); err != nil {
+				return false, err
+			}
+			c.out.println(fmt.Sprintf("line %d: on hook", ln+1))
 		case "flash":
 			return false, c.p.SendDigits(ctx, ln, "!")
 		case "silence":
@@ -346,6 +367,11 @@ func (c *cli) exec(ctx context.Context, text string) (quit bool, err error) {
 			return false, err
 		}
 		c.p.SetAnswer(ln, mode, delay)
+		msg := fmt.Sprintf("line %d: answer mode %s", ln+1, args[0])
+		if delay > 0 {
+			msg += " after " + delay.String()
+		}
+		c.out.println(msg)
 		return false, nil
 	}
 	return false, fmt.Errorf("unknown command %q (type help)", cmd)

@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func TestCLIScriptedCall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunCLI: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
-	for _, want := range []string{"line 1: registered", "line 1: call established", "line 1: phone1 in_call, dtmf info"} {
+	for _, want := range []string{"line 1: registered", "line 1: call established", "line 1: phone1 in_call, dtmf info", "line 1: on hook"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out.String())
 		}
@@ -46,6 +47,7 @@ func TestCLIInteractive(t *testing.T) {
 		`error: unknown command "frobnicate" (type help)`,
 		"error: bad line \"3\"",
 		"answer never after 0s",
+		"line 1: answer mode never", // the command is confirmed
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out.String())
@@ -116,6 +118,35 @@ func TestCLIFlags(t *testing.T) {
 				t.Errorf("error %v, want one mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCLIHelp: --help succeeds and lists the interactive commands too.
+func TestCLIHelp(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := RunCLI(context.Background(), []string{"--help"}, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("--help = %v", err)
+	}
+	for _, want := range []string{"--server", "offhook [LINE]", "answer-mode MODE"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, errOut.String())
+		}
+	}
+}
+
+// TestCLINoServer: with nothing at --server, a script fails after
+// registerWait with a hint, not after SIP's 32 s timeout with "Timer_B timed
+// out" alone.
+func TestCLINoServer(t *testing.T) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}) // takes packets, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out, errOut testlog.Buffer
+	err = RunCLI(testCtx(t), []string{"--server", c.LocalAddr().String(), "--script", "status"}, strings.NewReader(""), &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "is sipphone running there") || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("error %v, want the hint naming line 1", err)
 	}
 }
 

@@ -18,7 +18,8 @@
 // the tests that run it against the server can catch it.
 //
 // Lines are numbered from 0 in the Go API (the index into Config.Lines) and
-// from 1 on the command line, like the adapter's FXS1 and FXS2.
+// from 1 on the command line and in every message, like the adapter's FXS1
+// and FXS2.
 //
 // Lifecycle: New validates and builds without network activity; Start binds
 // and registers; Close hangs up, stops every goroutine and frees the sockets.

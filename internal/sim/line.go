@@ -443,7 +443,7 @@ func (l *line) stop() error {
 	}
 	l.down.Store(true)
 	if err := ua.Close(); err != nil {
-		return fmt.Errorf("line %d: %w", l.idx, err)
+		return fmt.Errorf("line %d: %w", l.idx+1, err)
 	}
 	return nil
 }
@@ -474,7 +474,7 @@ func (l *line) release() error {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("line %d: %w", l.idx, errors.Join(errs...))
+		return fmt.Errorf("line %d: %w", l.idx+1, errors.Join(errs...))
 	}
 	return nil
 }

@@ -329,7 +329,7 @@ func (p *Phone) Start(ctx context.Context) error {
 	for _, l := range p.lines {
 		if err := l.bind(); err != nil {
 			_ = p.Close()
-			return fmt.Errorf("sim: line %d: %w", l.idx, err)
+			return fmt.Errorf("sim: line %d: %w", l.idx+1, err)
 		}
 	}
 	for _, l := range p.lines {
@@ -342,7 +342,7 @@ func (p *Phone) Start(ctx context.Context) error {
 	var errs []error
 	for _, l := range p.lines {
 		if err := l.register(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("line %d: %w", l.idx, err))
+			errs = append(errs, fmt.Errorf("line %d: %w", l.idx+1, err))
 		}
 	}
 	if len(errs) > 0 {
@@ -438,7 +438,7 @@ func (p *Phone) Events() <-chan Event { return p.events }
 
 func (p *Phone) line(i int) (*line, error) {
 	if i < 0 || i >= len(p.lines) {
-		return nil, fmt.Errorf("line %d: %w", i, ErrNoLine)
+		return nil, fmt.Errorf("line %d: %w", i+1, ErrNoLine)
 	}
 	return p.lines[i], nil
 }
