@@ -155,3 +155,8 @@ func (c *Client) AudioStart(ctx context.Context, b httpapi.AudioStartBody) (http
 func (c *Client) AudioStop(ctx context.Context, streamID string) error {
 	return c.Do(ctx, http.MethodPost, "/audio/stop", httpapi.AudioStopBody{StreamID: streamID}, nil)
 }
+
+// Forget has the server forget a learned line (DELETE /lines/{id}).
+func (c *Client) Forget(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/lines/"+url.PathEscape(id), nil, nil)
+}

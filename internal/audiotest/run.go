@@ -175,6 +175,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer r.phone.Close()
+	defer r.leave()
 	defer r.hangup() // also when the call is only half set up
 	if err := r.call(ctx); err != nil {
 		return nil, err
@@ -311,6 +312,23 @@ func (r *runner) call(ctx context.Context) error {
 	}
 	r.rep.Codec, r.rep.PhoneCodec = l.Call.Codec, r.phone.Received(0).Codec
 	return nil
+}
+
+// leave unregisters the simulated phone and has the server forget the line
+// it learned for it, so no phantom line stays behind to be rung. A
+// configured line (409) or a server without DELETE /lines/{id} is left as it
+// is; the unregistration alone makes it unreachable.
+func (r *runner) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.phone.Unregister(ctx, 0); err != nil {
+		r.log.Debug("unregistering the simulated phone failed", "err", err)
+	}
+	if r.line != "" {
+		if err := r.api.Forget(ctx, r.line); err != nil {
+			r.log.Debug("the server did not forget the test line", "line", r.line, "err", err)
+		}
+	}
 }
 
 // hangup ends the call from the server; errors do not matter any more.
