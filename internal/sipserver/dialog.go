@@ -62,12 +62,6 @@ type dialog struct {
 // CallID implements sipphone.Dialog.
 func (d *dialog) CallID() string { return d.callID }
 
-func (d *dialog) confirmed() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.state == dialogConfirmed
-}
-
 // setState moves the dialog forward; it reports false when the dialog was
 // already in that state or beyond (so exactly one caller ends a dialog).
 func (d *dialog) setState(st dialogState) bool {
