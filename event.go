@@ -46,6 +46,7 @@ type Event struct {
 	CallID     string    `json:"call_id,omitempty"`
 	RingID     string    `json:"ring_id,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
 	Number     string    `json:"number,omitempty"`
 	Answered   bool      `json:"answered,omitempty"`
 	Direction  Direction `json:"direction,omitempty"`
