@@ -335,4 +335,3 @@ func (m *Manager) Close() {
 	}
 	m.wg.Wait()
 }
-
