@@ -244,13 +244,23 @@ func (bc *botConn) noViolations() {
 	}
 }
 
-// params returns start.customParameters.
+// params waits for the start message and returns start.customParameters.
 func (bc *botConn) params() map[string]any {
-	bc.mu.Lock()
-	defer bc.mu.Unlock()
-	st, _ := bc.start["start"].(map[string]any)
-	p, _ := st["customParameters"].(map[string]any)
-	return p
+	bc.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		bc.mu.Lock()
+		st, _ := bc.start["start"].(map[string]any)
+		bc.mu.Unlock()
+		if st != nil {
+			p, _ := st["customParameters"].(map[string]any)
+			return p
+		}
+		if time.Now().After(deadline) {
+			bc.t.Fatal("the bot never got a start message")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // expect returns the next message of event type ev (other non-media
@@ -296,6 +306,13 @@ func (bc *botConn) heard(skip, n int) []int16 {
 	}
 }
 
+// sid returns the streamSid of the start message.
+func (bc *botConn) sid() string {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	return bc.streamSID
+}
+
 func (bc *botConn) send(v any) {
 	bc.t.Helper()
 	b, _ := json.Marshal(v)
@@ -312,7 +329,7 @@ func (bc *botConn) play(pcm []int16) {
 		for j := range u {
 			u[j] = dsp.LinearToUlaw(pcm[i+j])
 		}
-		bc.send(map[string]any{"event": "media", "streamSid": bc.streamSID, "media": map[string]any{"payload": base64.StdEncoding.EncodeToString(u)}})
+		bc.send(map[string]any{"event": "media", "streamSid": bc.sid(), "media": map[string]any{"payload": base64.StdEncoding.EncodeToString(u)}})
 	}
 }
 
@@ -424,7 +441,7 @@ func TestBotTwilioWithBaresip(t *testing.T) {
 	// The bot speaks 1 s of 1000 Hz at once and marks its end: the mark
 	// comes back after the second has played (paced at real time).
 	bc.play(tone(1000, time.Second))
-	bc.send(map[string]any{"event": "mark", "streamSid": bc.streamSID, "mark": map[string]any{"name": "greeting"}})
+	bc.send(map[string]any{"event": "mark", "streamSid": bc.sid(), "mark": map[string]any{"name": "greeting"}})
 	sent := time.Now()
 	if m := bc.expect("mark", nil); m["mark"].(map[string]any)["name"] != "greeting" {
 		t.Fatalf("mark %v", m)
@@ -436,8 +453,8 @@ func TestBotTwilioWithBaresip(t *testing.T) {
 	// Barge-in: 10 s queued, a mark, clear: the mark comes back at once
 	// and the 1500 Hz never plays out.
 	bc.play(tone(1500, 10*time.Second))
-	bc.send(map[string]any{"event": "mark", "streamSid": bc.streamSID, "mark": map[string]any{"name": "long"}})
-	bc.send(map[string]any{"event": "clear", "streamSid": bc.streamSID})
+	bc.send(map[string]any{"event": "mark", "streamSid": bc.sid(), "mark": map[string]any{"name": "long"}})
+	bc.send(map[string]any{"event": "clear", "streamSid": bc.sid()})
 	sent = time.Now()
 	if m := bc.expect("mark", nil); m["mark"].(map[string]any)["name"] != "long" {
 		t.Fatalf("mark %v", m)
@@ -489,5 +506,290 @@ func TestBotTwilioWithBaresip(t *testing.T) {
 	}
 	if got := seconds(w, 1500); got > 1 {
 		t.Fatalf("the phone heard %.1f s of the cleared 1500 Hz", got)
+	}
+}
+
+// callWithBaresip starts a server with extra config and baresip
+// (recording what it hears into the returned directory), rings it and
+// waits for the answer.
+func callWithBaresip(t *testing.T, extra string) (*testServer, *eventClient, *baresip, string) {
+	s := startServer(t, extra, "")
+	ev := s.events("?types=registered,off_hook,on_hook,hangup,bot_connected,bot_disconnected")
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "rec")
+	os.MkdirAll(rec, 0o755)
+	b := startBaresipIn(t, dir, s.sipAddr(), "phone1", "x", "auto", "module sndfile.so\nsnd_path "+rec+"\n")
+	ev.expect(sipphone.EventRegistered)
+	s.ring("")
+	ev.expect(sipphone.EventOffHook)
+	return s, ev, b, rec
+}
+
+// TestBotClosingHangsUp: a bot that closes normally ends the call (no
+// error tone); DELETE ends a bridge and keeps the call.
+func TestBotClosingHangsUp(t *testing.T) {
+	s, ev, _, _ := callWithBaresip(t, "")
+	bot := newTwilioBot(t)
+
+	conn := s.connect("phone1", `{"url":"`+bot.url()+`"}`)
+	bc := bot.accept()
+	ev.expect(sipphone.EventBotConnected)
+	var del connection
+	if code := s.do("DELETE", "/connections/"+conn.ConnectionID, "", &del); code != 200 || del.ConnectionID != conn.ConnectionID {
+		t.Fatalf("DELETE /connections/%s = %d %s", conn.ConnectionID, code, s.lastBody)
+	}
+	bc.expect("stop", nil)
+	if e := ev.expect(sipphone.EventBotDisconnected)[0]; e.Reason != "stopped" {
+		t.Fatalf("bot_disconnected %+v", e)
+	}
+	if code := s.do("DELETE", "/lines/phone1/connect", "", nil); code != 404 {
+		t.Fatalf("DELETE without a bot = %d, want 404", code)
+	}
+	if l := s.status().line("phone1"); l.Call == nil {
+		t.Fatal("DELETE of the bridge ended the call")
+	}
+	bc.noViolations()
+
+	s.connect("phone1", `{"url":"`+bot.url()+`"}`)
+	bc = bot.accept()
+	ev.expect(sipphone.EventBotConnected)
+	bc.c.Close(websocket.StatusNormalClosure, "goodbye")
+	if e := ev.expect(sipphone.EventBotDisconnected)[0]; e.Reason != "closed" {
+		t.Fatalf("bot_disconnected %+v", e)
+	}
+	if e := ev.expect(sipphone.EventHangup)[0]; e.Line != "phone1" {
+		t.Fatalf("hangup %+v", e)
+	}
+	bc.noViolations()
+}
+
+// TestBotFailures: an unreachable bot and a broken one: bot_disconnected
+// with the reason, the error tone, and the call kept or hung up.
+func TestBotFailures(t *testing.T) {
+	s, ev, _, rec := callWithBaresip(t, "bot: {error_tone: {frequency: 480, duration: 1s}}\n")
+
+	// Unreachable, hangup_on_close false: the tone, and the call goes on.
+	closed := httptest.NewServer(http.NotFoundHandler())
+	dead := "ws" + strings.TrimPrefix(closed.URL, "http")
+	closed.Close()
+	s.connect("phone1", `{"url":"`+dead+`","hangup_on_close":false}`)
+	e := ev.expect(sipphone.EventBotDisconnected)[0]
+	if e.Reason != "unreachable" || e.Detail == "" {
+		t.Fatalf("bot_disconnected %+v", e)
+	}
+	// The bridge is gone once the tone has played: a new connect works.
+	bot := newTwilioBot(t)
+	s.waitFor("the error tone to end", func() bool {
+		var list []connection
+		s.do("GET", "/connections", "", &list)
+		return len(list) == 0
+	})
+	if l := s.status().line("phone1"); l.Call == nil {
+		t.Fatal("hangup_on_close false, yet the call ended")
+	}
+
+	var c connection
+	if code := s.do("POST", "/lines/phone1/connect", `{"url":"wss://127.0.0.1:1/x","protocol":"nonsense"}`, &c); code != 422 {
+		t.Fatalf("bad protocol = %d, want 422", code)
+	}
+
+	// A malformed message: the call is hung up after the tone.
+	s.connect("phone1", `{"url":"`+bot.url()+`"}`)
+	bc := bot.accept()
+	ev.expect(sipphone.EventBotConnected)
+	bc.c.Write(context.Background(), websocket.MessageText, []byte(`{"event":"media","media":{"payload":"***"}`))
+	e = ev.expect(sipphone.EventBotDisconnected)[0]
+	if e.Reason != "malformed_message" || e.Detail == "" {
+		t.Fatalf("bot_disconnected %+v", e)
+	}
+	ev.expect(sipphone.EventHangup)
+	<-bc.done
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if websocket.CloseStatus(bc.closeErr) != websocket.StatusUnsupportedData {
+		t.Fatalf("the malformed bot's connection ended with %v, want close 1003", bc.closeErr)
+	}
+	w := recorded(s, rec)
+	if got := seconds(w, 480); got < 1.2 {
+		t.Fatalf("the phone heard %.1f s of the 480 Hz error tone, want about 2 (two failures)", got)
+	}
+}
+
+// TestBotOnOffHook: lifting the handset on a line with on_off_hook.connect
+// connects its bot with no client running; the phone hangs up: stop.
+func TestBotOnOffHook(t *testing.T) {
+	bot := newTwilioBot(t)
+	s := startServer(t, `lines: [{id: kitchen, user: phone1, on_off_hook: {connect: {url: "`+bot.url()+`", parameters: {who: assistant}}}}]`+"\n", "")
+	ev := s.events("?types=registered,off_hook,on_hook,bot_connected,bot_disconnected")
+	b := startBaresip(t, s.sipAddr(), "phone1", "x", "auto")
+	ev.expect(sipphone.EventRegistered)
+	b.command("dial", "sip:100@"+s.sipAddr())
+	off := ev.expect(sipphone.EventOffHook)[0]
+	bc := bot.accept()
+	if e := ev.expect(sipphone.EventBotConnected)[0]; e.Line != "kitchen" || e.CallID != off.CallID {
+		t.Fatalf("bot_connected %+v after off_hook %+v", e, off)
+	}
+	p := bc.params()
+	if p["who"] != "assistant" || p["line"] != "kitchen" || p["direction"] != "from_phone" || p["from"] != "phone1" {
+		t.Fatalf("customParameters %v", p)
+	}
+	if f := dsp.DominantFrequency(bc.heard(4000, 4000), 8000, 100, 3800, 5); math.Abs(f-440) > 10 {
+		t.Fatalf("the bot heard %v Hz, want 440", f)
+	}
+	b.command("hangup", "")
+	bc.expect("stop", nil)
+	if e := ev.expect(sipphone.EventBotDisconnected)[0]; e.Reason != "call_ended" {
+		t.Fatalf("bot_disconnected %+v", e)
+	}
+	bc.noViolations()
+}
+
+// TestBotRingThenConnect: POST /ring with connect: the bot is connected
+// when the phone answers.
+func TestBotRingThenConnect(t *testing.T) {
+	bot := newTwilioBot(t)
+	s := startServer(t, "", "")
+	ev := s.events("?types=registered,off_hook,bot_connected")
+	startBaresip(t, s.sipAddr(), "phone1", "x", "auto")
+	ev.expect(sipphone.EventRegistered)
+	if code := s.do("POST", "/ring", `{"connect":{"url":"http://not-a-websocket"}}`, nil); code != 422 || !strings.Contains(s.lastBody, "connect") {
+		t.Fatalf("ring with a bad connect = %d %s", code, s.lastBody)
+	}
+	s.ring(`{"connect":{"url":"` + bot.url() + `","parameters":{"reason":"doorbell"}}}`)
+	off := ev.expect(sipphone.EventOffHook)[0]
+	bc := bot.accept()
+	if e := ev.expect(sipphone.EventBotConnected)[0]; e.CallID != off.CallID {
+		t.Fatalf("bot_connected %+v", e)
+	}
+	if p := bc.params(); p["reason"] != "doorbell" || p["direction"] != "to_phone" {
+		t.Fatalf("customParameters %v", p)
+	}
+	bc.heard(0, 1600)
+	bc.noViolations()
+}
+
+// TestBotTwiML: with twiml_url, Twilio's webhook form is posted and the
+// answer's <Connect><Stream url> and <Parameter>s are followed; any other
+// TwiML is reported as unsupported.
+func TestBotTwiML(t *testing.T) {
+	s, ev, _, _ := callWithBaresip(t, "")
+	bot := newTwilioBot(t)
+	forms := make(chan map[string]string, 2)
+	twiml := `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="` + bot.url() + `"><Parameter name="agent" value="concierge"/></Stream></Connect></Response>`
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		f := map[string]string{}
+		for k := range r.PostForm {
+			f[k] = r.PostForm.Get(k)
+		}
+		forms <- f
+		w.Header().Set("Content-Type", "text/xml")
+		if r.URL.Path == "/say" {
+			w.Write([]byte(`<Response><Say>Hello</Say><Connect><Stream url="` + bot.url() + `"/></Connect></Response>`))
+			return
+		}
+		w.Write([]byte(twiml))
+	}))
+	defer hook.Close()
+
+	conn := s.connect("phone1", `{"twiml_url":"`+hook.URL+`/voice"}`)
+	f := <-forms
+	if f["CallSid"] != conn.CallSID || !sidAC.MatchString(f["AccountSid"]) || f["To"] != "phone1" || f["From"] == "" ||
+		f["CallStatus"] != "in-progress" || f["Direction"] != "outbound-api" {
+		t.Fatalf("webhook form %v for connection %+v", f, conn)
+	}
+	bc := bot.accept()
+	ev.expect(sipphone.EventBotConnected)
+	if p := bc.params(); p["agent"] != "concierge" || p["line"] != "phone1" {
+		t.Fatalf("customParameters %v", p)
+	}
+	bc.noViolations()
+	s.do("DELETE", "/lines/phone1/connect", "", nil)
+	ev.expect(sipphone.EventBotDisconnected)
+
+	s.connect("phone1", `{"twiml_url":"`+hook.URL+`/say","hangup_on_close":false}`)
+	<-forms
+	e := ev.expect(sipphone.EventBotDisconnected)[0]
+	if e.Reason != "twiml_error" || !strings.Contains(e.Detail, "unsupported TwiML: <Say>") {
+		t.Fatalf("bot_disconnected %+v", e)
+	}
+}
+
+// TestBotSipphoneProtocol: protocol sipphone sends a start message, then
+// binary PCM16 at the chosen rate, and takes binary audio and marks.
+func TestBotSipphoneProtocol(t *testing.T) {
+	s, ev, _, rec := callWithBaresip(t, "")
+	type msg struct {
+		binary bool
+		data   []byte
+	}
+	msgs := make(chan msg, 4096)
+	var peer *websocket.Conn
+	ready := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		peer = c
+		close(ready)
+		for {
+			typ, b, err := c.Read(context.Background())
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- msg{typ == websocket.MessageBinary, b}
+		}
+	}))
+	defer srv.Close()
+	s.connect("phone1", `{"url":"ws`+strings.TrimPrefix(srv.URL, "http")+`","protocol":"sipphone","sample_rate":16000}`)
+	<-ready
+	ev.expect(sipphone.EventBotConnected)
+	first := <-msgs
+	var start struct {
+		Type       string `json:"type"`
+		SampleRate int    `json:"sample_rate"`
+		Format     string `json:"format"`
+	}
+	if first.binary || json.Unmarshal(first.data, &start) != nil || start.Type != "start" || start.SampleRate != 16000 || start.Format != "pcm16" {
+		t.Fatalf("first message %s", first.data)
+	}
+	var pcm []int16
+	for len(pcm) < 16000 {
+		m := <-msgs
+		if !m.binary {
+			continue
+		}
+		if len(m.data) != 640 {
+			t.Fatalf("a binary frame of %d bytes, want 20 ms of 16 kHz PCM16 (640)", len(m.data))
+		}
+		for i := 0; i < len(m.data); i += 2 {
+			pcm = append(pcm, int16(uint16(m.data[i])|uint16(m.data[i+1])<<8))
+		}
+	}
+	if f := dsp.DominantFrequency(pcm[8000:], 16000, 100, 3800, 5); math.Abs(f-440) > 10 {
+		t.Fatalf("the bot heard %v Hz, want 440", f)
+	}
+	speech := make([]int16, 16000)
+	dsp.Tone(speech, 16000, 1000, -10, nil)
+	b := make([]byte, 2*len(speech))
+	for i, v := range speech {
+		b[2*i], b[2*i+1] = byte(v), byte(uint16(v)>>8)
+	}
+	ctx := context.Background()
+	peer.Write(ctx, websocket.MessageBinary, b)
+	peer.Write(ctx, websocket.MessageText, []byte(`{"type":"mark","name":"said"}`))
+	for m := range msgs {
+		if !m.binary && strings.Contains(string(m.data), `"name":"said"`) {
+			break
+		}
+	}
+	s.do("POST", "/lines/phone1/hangup", "", nil)
+	if e := ev.expect(sipphone.EventBotDisconnected)[0]; e.Reason != "call_ended" {
+		t.Fatalf("bot_disconnected %+v", e)
+	}
+	if got := seconds(recorded(s, rec), 1000); got < 0.6 {
+		t.Fatalf("the phone heard %.1f s of the bot's 1000 Hz", got)
 	}
 }
