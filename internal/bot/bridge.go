@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -119,10 +120,11 @@ func (b *bridge) run(events <-chan sipphone.Event, unsubscribe func()) {
 	defer conn.CloseNow()
 	conn.SetReadLimit(1 << 20)
 
-	wctx, wcancel := context.WithCancel(context.Background())
-	defer wcancel()
-	// A bot that cannot take a message for WriteTimeout is cut off: one
-	// timer re-armed per write costs nothing per frame.
+	// Reads and writes use a context without a Done channel: coder/websocket
+	// then allocates nothing per message. A bot that cannot take a message
+	// for WriteTimeout is cut off by one timer re-armed per write, and
+	// closing the connection ends a blocked read.
+	wctx := context.Background()
 	watchdog := time.AfterFunc(time.Hour, func() { b.slow.Store(true); conn.CloseNow() })
 	watchdog.Stop()
 	defer watchdog.Stop()
@@ -151,10 +153,15 @@ func (b *bridge) run(events <-chan sipphone.Event, unsubscribe func()) {
 	wg.Add(2)
 	go func() { // reader: the bot's audio and control messages
 		defer wg.Done()
+		var buf bytes.Buffer // reused: no allocation per message
 		for {
-			typ, msg, err := conn.Read(wctx)
+			typ, r, err := conn.Reader(wctx)
 			if err == nil {
-				err = b.proto.handle(typ == websocket.MessageBinary, msg, b.media)
+				buf.Reset()
+				_, err = buf.ReadFrom(r)
+			}
+			if err == nil {
+				err = b.proto.handle(typ == websocket.MessageBinary, buf.Bytes(), b.media)
 			}
 			if err != nil {
 				b.readErr <- err
@@ -188,7 +195,6 @@ func (b *bridge) run(events <-chan sipphone.Event, unsubscribe func()) {
 		conn.Close(websocket.StatusUnsupportedData, "malformed message")
 	}
 	conn.CloseNow()
-	wcancel()
 	wg.Wait()
 	b.finish(reason, err, botGone)
 }

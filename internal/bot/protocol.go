@@ -172,11 +172,9 @@ func (t *twilio) handle(binary bool, msg []byte, m Media) error {
 	}
 	// The common case, media, without allocating: find the payload and
 	// decode it into a reused buffer.
-	if ev, ok := stringField(msg, "event"); ok && string(ev) == "media" && json.Valid(msg) {
-		p, ok := stringField(msg, "payload")
-		if !ok {
-			return fmt.Errorf("%w: media without media.payload", errMalformed)
-		}
+	ev, ok := stringField(msg, "event")
+	p, okp := stringField(msg, "payload")
+	if ok && okp && string(ev) == "media" && json.Valid(msg) {
 		n := base64.StdEncoding.DecodedLen(len(p))
 		if cap(t.audio) < n {
 			t.audio = make([]byte, n)
@@ -194,6 +192,9 @@ func (t *twilio) handle(binary bool, msg []byte, m Media) error {
 	}
 	switch t.in.Event {
 	case "media":
+		if t.in.Media.Payload == nil {
+			return fmt.Errorf("%w: media without media.payload", errMalformed)
+		}
 		m.Write(t.in.Media.Payload)
 	case "mark":
 		if t.in.Mark.Name == "" || len(t.in.Mark.Name) > maxMarkName {
