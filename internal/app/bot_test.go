@@ -333,15 +333,6 @@ func (bc *botConn) play(pcm []int16) {
 	}
 }
 
-func (bc *botConn) ended() bool {
-	select {
-	case <-bc.done:
-		return true
-	default:
-		return false
-	}
-}
-
 type connection struct {
 	ConnectionID string `json:"connection_id"`
 	Line         string `json:"line"`

@@ -90,16 +90,6 @@ func (b *fakeBus) Subscribe([]string) (<-chan sipphone.Event, func()) {
 	return ch, func() { once.Do(func() { close(ch) }) }
 }
 
-func (b *fakeBus) types() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var t []string
-	for _, e := range b.events {
-		t = append(t, e.Type+":"+e.Reason)
-	}
-	return t
-}
-
 func TestMediaMessageAndInboundMediaDoNotAllocate(t *testing.T) {
 	tw := newTwilio(DefaultAccountSID, callSID("x"), nil)
 	frame := make([]byte, 160)
