@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/dsp"
+	"github.com/sip-phone-api/sipphone/internal/peers"
 )
 
 // twilioBot is the far end of a Media Stream as Twilio's "Media Streams -
@@ -782,5 +785,99 @@ func TestBotSipphoneProtocol(t *testing.T) {
 	}
 	if got := seconds(recorded(s, rec), 1000); got < 0.6 {
 		t.Fatalf("the phone heard %.1f s of the bot's 1000 Hz", got)
+	}
+}
+
+// TestBotOpenAIAgentsTwilioTransport: an open-source Twilio Media Streams
+// consumer, the OpenAI Agents SDK's TwilioRealtimeTransportLayer (npm
+// @openai/agents-extensions), as the bot; its Realtime model is a stand-in
+// on localhost (testdata/openai-agents/bot.mjs). It hears the phone,
+// answers with a tone that the phone records, and its marks come back.
+func TestBotOpenAIAgentsTwilioTransport(t *testing.T) {
+	node := peers.Require(t, "node", "nodejs")
+	dir, _ := filepath.Abs("testdata/openai-agents")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@openai", "agents-extensions")); err != nil {
+		msg := "the OpenAI Agents SDK is not installed; run: npm ci --prefix internal/app/testdata/openai-agents"
+		if os.Getenv("SIPPHONE_REQUIRE_PEERS") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	cmd := exec.Command(node, "bot.mjs")
+	cmd.Dir = dir
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan map[string]string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<16), 1<<20)
+		for sc.Scan() {
+			var m map[string]string
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			} else if p := strings.TrimSpace(sc.Text()); strings.HasPrefix(p, `{"port":`) {
+				lines <- map[string]string{"port": strings.Trim(strings.TrimPrefix(p, `{"port":`), "}")}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("node stderr:\n%s", tail(stderr.String()))
+		}
+	})
+	next := func(key string) string {
+		t.Helper()
+		deadline := time.After(60 * time.Second) // importing the SDK takes seconds on a busy machine
+		for {
+			select {
+			case m, ok := <-lines:
+				if !ok {
+					t.Fatalf("the bot exited before sending %s", key)
+				}
+				if m["error"] != "" {
+					t.Fatalf("the bot reported: %s", m["error"])
+				}
+				if v, ok := m[key]; ok {
+					return v
+				}
+			case <-deadline:
+				t.Fatalf("the bot never sent %s", key)
+			}
+		}
+	}
+	port := next("port")
+
+	s, ev, b, rec := callWithBaresip(t, "")
+	s.connect("phone1", `{"url":"ws://127.0.0.1:`+port+`/media-stream"}`)
+	ev.expect(sipphone.EventBotConnected)
+	heard, err := base64.StdEncoding.DecodeString(next("heard"))
+	if err != nil || len(heard) < 8000 {
+		t.Fatalf("the model heard %d bytes: %v", len(heard), err)
+	}
+	pcm := make([]int16, 4000)
+	for i := range pcm {
+		pcm[i] = dsp.UlawToLinear(heard[len(heard)-4000+i])
+	}
+	if f := dsp.DominantFrequency(pcm, 8000, 100, 3800, 5); math.Abs(f-440) > 10 {
+		t.Fatalf("the model heard %v Hz, want 440", f)
+	}
+	// The transport marks the end of its answer; sipphone returns the mark
+	// once the second of audio has played.
+	for mark := next("mark"); !strings.HasPrefix(mark, "done:"); mark = next("mark") {
+		t.Logf("mark %s returned", mark)
+	}
+	b.command("hangup", "")
+	if e := ev.expect(sipphone.EventBotDisconnected)[0]; e.Reason != "call_ended" {
+		t.Fatalf("bot_disconnected %+v", e)
+	}
+	if got := seconds(recorded(s, rec), 1000); got < 0.6 {
+		t.Fatalf("the phone heard %.1f s of the model's 1000 Hz answer", got)
 	}
 }
