@@ -881,3 +881,28 @@ func TestBotOpenAIAgentsTwilioTransport(t *testing.T) {
 		t.Fatalf("the phone heard %.1f s of the model's 1000 Hz answer", got)
 	}
 }
+
+// TestBotShutdown: stopping the server sends the bot stop and closes its
+// WebSocket with 1001 (going away); no goroutine is left (goleak).
+func TestBotShutdown(t *testing.T) {
+	s, ev, _, _ := callWithBaresip(t, "")
+	bot := newTwilioBot(t)
+	s.connect("phone1", `{"url":"`+bot.url()+`"}`)
+	bc := bot.accept()
+	ev.expect(sipphone.EventBotConnected)
+	bc.heard(0, 800)
+	s.stop()
+	select {
+	case <-bc.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the bot's connection outlived the server")
+	}
+	bc.expect("stop", nil)
+	bc.mu.Lock()
+	status := websocket.CloseStatus(bc.closeErr)
+	bc.mu.Unlock()
+	if status != websocket.StatusGoingAway {
+		t.Fatalf("closed with %v, want 1001", bc.closeErr)
+	}
+	bc.noViolations()
+}

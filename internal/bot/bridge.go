@@ -202,13 +202,16 @@ func (b *bridge) run(events <-chan sipphone.Event, unsubscribe func()) {
 // pump sends the phone's audio and control messages until the stream or
 // the bot ends. It returns the reason, and the error when the bot failed.
 func (b *bridge) pump(write func(bool, []byte) error) (string, error) {
-	start := time.Now()
+	var start time.Time
 	var last time.Duration
 	for {
 		frame, captured, r := b.media.Next(b.wake)
 		switch r {
 		case GotFrame:
-			// timestamp: ms since the stream started, never going back.
+			// timestamp: ms since the first frame was captured, never going back.
+			if start.IsZero() {
+				start = captured
+			}
 			at := max(captured.Sub(start), last)
 			last = at
 			msg, binary := b.proto.media(frame, at)
