@@ -315,3 +315,40 @@ func TestBridgeEndsWithTheCall(t *testing.T) {
 		t.Fatalf("messages %v, want %v", events, want)
 	}
 }
+
+// TestDialFailures: a TLS failure and an unreachable bot are told apart
+// in bot_disconnected, and the call is hung up (hangup_on_close default).
+func TestDialFailures(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler()) // a certificate no one trusts
+	defer tlsSrv.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	goneURL := "ws" + strings.TrimPrefix(gone.URL, "http")
+	gone.Close()
+	for url, want := range map[string]string{
+		"wss" + strings.TrimPrefix(tlsSrv.URL, "https"): "tls_error",
+		goneURL: "unreachable",
+	} {
+		media := newFakeMedia()
+		bus := &fakeBus{}
+		m, err := New(Config{}, Deps{Lines: fakeLines{media}, Hangup: fakeLines{media}, Events: bus, Bus: bus})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Connect("l1", Request{URL: url}); err != nil {
+			t.Fatal(err)
+		}
+		<-media.done // the bridge stops its stream once it has given up
+		m.Close()
+		bus.mu.Lock()
+		var got *sipphone.Event
+		for i := range bus.events {
+			if bus.events[i].Type == sipphone.EventBotDisconnected {
+				got = &bus.events[i]
+			}
+		}
+		bus.mu.Unlock()
+		if got == nil || got.Reason != want || got.Detail == "" {
+			t.Errorf("%s: bot_disconnected %+v, want reason %s with a detail", url, got, want)
+		}
+	}
+}
