@@ -20,6 +20,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/sip-phone-api/sipphone/internal/bot"
 	"github.com/sip-phone-api/sipphone/internal/config"
 	"github.com/sip-phone-api/sipphone/internal/events"
 	"github.com/sip-phone-api/sipphone/internal/httpapi"
@@ -49,6 +50,8 @@ type App struct {
 	// Metrics are the Prometheus metrics (built by New, before anything
 	// that reports to them runs).
 	Metrics *metrics.Metrics
+	// Bots are the voice-bot bridges (started by Start).
+	Bots *bot.Manager
 
 	rest, ws     *http.Server
 	restLn, wsLn net.Listener
@@ -169,12 +172,15 @@ func (a *App) Start() (err error) {
 	if err := a.SIP.Start(); err != nil {
 		return err
 	}
+	if err := a.startBots(); err != nil {
+		return err
+	}
 	apiHost := a.cfg.Server.EffectiveAPIHost()
 	deps := httpapi.Deps{
 		Lines: a.Lines, Bus: a.Bus, Version: a.version, Logger: a.log, Ready: a.Ready, Started: time.Now(),
 		Shutdown: a.shutdown, AuthDisabled: len(a.cfg.API.Tokens) == 0,
 		DefaultSampleRate: a.cfg.Audio.SampleRate, DefaultFrameMS: a.cfg.Audio.FrameMS(), Origins: a.cfg.API.Origins,
-		SIP: a.SIP, Clients: a.Clients, Config: a.redactedConfig, Metrics: a.Metrics.Handler(),
+		SIP: a.SIP, Clients: a.Clients, Config: a.redactedConfig, Metrics: a.Metrics.Handler(), Bots: a.Bots,
 	}
 	var tokens []httpapi.Token
 	for _, t := range a.cfg.API.Tokens {
@@ -284,6 +290,7 @@ func (a *App) WSAddr() net.Addr {
 func (a *App) Shutdown(ctx context.Context) error {
 	var err error
 	a.stopOnce.Do(func() {
+		a.stopBots()
 		a.Lines.Shutdown(ctx)
 		err = a.SIP.Shutdown(ctx)
 		close(a.shutdown)

@@ -29,6 +29,7 @@ type Config struct {
 	Logging Logging `yaml:"logging"`
 	API     API     `yaml:"api"`
 	Lines   []Line  `yaml:"lines"`
+	Bot     Bot     `yaml:"bot"`
 	// Source is the file the configuration was loaded from, "" when it was
 	// built from defaults (and the environment) only.
 	Source string `yaml:"-"`
@@ -276,6 +277,8 @@ type Line struct {
 	Password string `yaml:"password"`
 	// DisplayName is shown as caller ID when we ring the phone.
 	DisplayName string `yaml:"display_name"`
+	// OnOffHook connects a voice bot whenever the handset is lifted.
+	OnOffHook *OnOffHook `yaml:"on_off_hook,omitempty"`
 }
 
 // Default returns the built-in configuration. It reads nothing from the
@@ -316,6 +319,7 @@ func Default() Config {
 			Format: "text",
 			Output: "stdout",
 		},
+		Bot: DefaultBot(),
 	}
 }
 

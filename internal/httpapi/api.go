@@ -24,6 +24,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/bot"
 	"github.com/sip-phone-api/sipphone/internal/events"
 	"github.com/sip-phone-api/sipphone/internal/line"
 )
@@ -71,6 +72,8 @@ type Deps struct {
 	Metrics http.Handler
 	// AuthDisabled is reported in /status when no API token is configured.
 	AuthDisabled bool
+	// Bots are the voice-bot bridges; nil serves no /lines/{id}/connect.
+	Bots *bot.Manager
 }
 
 // NewREST returns the REST API handler (port 8000).

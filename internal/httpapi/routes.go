@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/bot"
 	"github.com/sip-phone-api/sipphone/internal/webdocs"
 )
 
@@ -98,6 +100,11 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 		Summary: "Switch SIP message tracing", Tags: []string{"Operations"},
 		Description: "With enabled true, /diagnostics keeps whole SIP messages (they include the adapter's digest responses " +
 			"but never passwords) and they are logged at debug level."}, sipTrace(d))
+
+	// Voice bots (internal/bot: POST/DELETE /lines/{id}/connect, /connections)
+	if d.Bots != nil {
+		bot.Register(api, d.Bots)
+	}
 }
 
 // wsRoutes registers the WebSocket endpoints (port 8001, and the REST port
@@ -175,6 +182,7 @@ type RingBody struct {
 	CallerID *sipphone.CallerID `json:"caller_id,omitempty" doc:"Caller ID sent to the phone"`
 	Pattern  string             `json:"pattern,omitempty" doc:"Ring pattern name, mapped to an Alert-Info header (see ht802.ring_patterns: ring1-ring10, bellcore-dr1-dr5 by default)" maxLength:"32"`
 	TimeoutS float64            `json:"timeout_s,omitempty" doc:"Seconds to ring before giving up (default ht802.ring_timeout, 30)" minimum:"1" maximum:"600"`
+	Connect  *bot.Request       `json:"connect,omitempty" doc:"Connect the call to this voice bot when the phone answers (as the body of POST /lines/{id}/connect)"`
 }
 
 // RingResult answers a ring request.
@@ -198,10 +206,23 @@ func doRing(d Deps, lineID string, b *RingBody) (*ringOutput, error) {
 		}
 		o.Pattern = b.Pattern
 		o.Timeout = time.Duration(b.TimeoutS * float64(time.Second))
+		if b.Connect != nil {
+			if d.Bots == nil {
+				return nil, huma.Error503ServiceUnavailable("connect: the voice-bot bridge is not running")
+			}
+			if err := b.Connect.Validate(); err != nil {
+				return nil, httpError(fmt.Errorf("connect: %w", err))
+			}
+		}
 	}
 	id, l, err := d.Lines.Ring(lineID, o)
 	if err != nil {
 		return nil, httpError(err)
+	}
+	if b != nil && b.Connect != nil {
+		if err := d.Bots.ConnectOnAnswer(id, *b.Connect); err != nil {
+			return nil, httpError(err)
+		}
 	}
 	return &ringOutput{Body: RingResult{RingID: id, Line: l}}, nil
 }
