@@ -192,10 +192,17 @@ type subBlock struct {
 // 160 ms of analysis state and is not safe for concurrent use; use one per
 // audio stream.
 type Detector struct {
-	cfg   Config
-	h     int // sub-block length in samples
-	n     int // window length in samples
-	table []float64
+	cfg Config
+	h   int // sub-block length in samples
+	n   int // window length in samples
+
+	// coef[k] is 2cos(ω_k), the Goertzel feedback of tone k; back[k] is
+	// e^{-jω_k} and phase[k] is e^{-jω_k(h-1)}, which turn the filter's
+	// last two states into the sub-block's DFT relative to its first
+	// sample.
+	coef  [8]float64
+	back  [8]complex128
+	phase [8]complex128
 
 	// rot[k][i] is e^{-jω_k·h·i}: the phase of sub-block i of a window
 	// relative to the window's first sample.
@@ -212,7 +219,8 @@ type Detector struct {
 	twistDown    float64 // smallest high/low power ratio
 	minDur       int64   // MinDuration in samples
 
-	buf  [maxSubBlock]float64 // the sub-block being filled
+	buf  [maxSubBlock]int16   // the sub-block being filled
+	fbuf [maxSubBlock]float64 // the sub-block in transform
 	pos  int                  // samples in buf
 	ring [ringSize]subBlock
 	nSub int64 // completed sub-blocks
@@ -243,14 +251,13 @@ func NewDetector(cfg Config) *Detector {
 	d := &Detector{cfg: cfg}
 	d.h = cfg.SampleRate / 400
 	d.n = d.h * windowSubBlocks
-	d.table = make([]float64, 2*8*d.h)
 	for k, f := range toneHz {
 		w := 2 * math.Pi * f / float64(cfg.SampleRate)
-		for i := 0; i < d.h; i++ {
-			s, c := math.Sincos(w * float64(i))
-			d.table[2*k*d.h+i] = c
-			d.table[(2*k+1)*d.h+i] = s
-		}
+		d.coef[k] = 2 * math.Cos(w)
+		s, c := math.Sincos(-w)
+		d.back[k] = complex(c, s)
+		s, c = math.Sincos(-w * float64(d.h-1))
+		d.phase[k] = complex(c, s)
 		for i := 0; i < windowSubBlocks; i++ {
 			s, c := math.Sincos(-w * float64(d.h*i))
 			d.rot[k][i] = complex(c, s)
@@ -301,16 +308,18 @@ func (d *Detector) Reset() {
 // depend on how the stream is cut into calls. Process does not allocate.
 func (d *Detector) Process(samples []int16, emit func(Event)) {
 	for len(samples) > 0 {
-		n := min(d.h-d.pos, len(samples))
-		buf := d.buf[d.pos : d.pos+n]
-		for i, x := range samples[:n] {
-			buf[i] = float64(x)
+		if d.pos == 0 && len(samples) >= d.h {
+			// Whole sub-blocks are read in place.
+			d.subBlockDone(samples[:d.h], emit)
+			samples = samples[d.h:]
+			continue
 		}
+		n := copy(d.buf[d.pos:d.h], samples)
 		d.pos += n
 		samples = samples[n:]
 		if d.pos == d.h {
 			d.pos = 0
-			d.subBlockDone(emit)
+			d.subBlockDone(d.buf[:d.h], emit)
 		}
 	}
 }
@@ -330,33 +339,63 @@ func (d *Detector) Flush(emit func(Event)) {
 	d.Reset()
 }
 
-// subBlockDone takes the DFT of the full sub-block in buf and runs the
-// window ending with it.
-func (d *Detector) subBlockDone(emit func(Event)) {
-	x := d.buf[:d.h]
+// subBlockDone takes the DFT of the full sub-block x and runs the window
+// ending with it.
+func (d *Detector) subBlockDone(x []int16, emit func(Event)) {
 	sb := &d.ring[d.nSub&(ringSize-1)]
-	var e float64
-	for _, v := range x {
-		e += v * v
-	}
-	sb.energy = e
-	h := d.h
-	for k := range 8 {
-		c := d.table[2*k*h : 2*k*h+h]
-		s := d.table[(2*k+1)*h : (2*k+1)*h+h]
-		c, s = c[:len(x)], s[:len(x)]
-		var re, im float64
-		for i, v := range x {
-			re += v * c[i]
-			im -= v * s[i]
-		}
-		sb.re[k], sb.im[k] = re, im
-	}
+	d.transform(x, sb)
 	j := d.nSub
 	d.nSub++
 	if j >= windowSubBlocks-1 {
 		d.step(j, d.analyze(j), emit)
 	}
+}
+
+// transform sets sb to the energy of x and its DFT at the eight tones. Each
+// tone runs a Goertzel filter over the sub-block, four tones per pass so the
+// states stay in registers: s[i] = x[i] + 2cos(ω)·s[i-1] - s[i-2]; then
+// X = e^{-jω(h-1)}·(s[h-1] - e^{-jω}·s[h-2]).
+func (d *Detector) transform(x []int16, sb *subBlock) {
+	// The loops run two samples per turn, so the states swap roles instead
+	// of being copied; an odd sub-block length starts with one lone sample.
+	f := d.fbuf[:len(x)]
+	var e int64
+	for i, v := range x {
+		e += int64(v) * int64(v)
+		f[i] = float64(v)
+	}
+	sb.energy = float64(e)
+	odd := len(f) & 1
+	fs := f[odd:]
+	for g := 0; g < 8; g += 4 {
+		c0, c1, c2, c3 := d.coef[g], d.coef[g+1], d.coef[g+2], d.coef[g+3]
+		var a1, a2, b1, b2, p1, p2, q1, q2 float64
+		if odd == 1 {
+			a1, b1, p1, q1 = f[0], f[0], f[0], f[0]
+		}
+		for i := 0; i+1 < len(fs); i += 2 {
+			u, w := fs[i], fs[i+1]
+			a2 = u - a2 + c0*a1
+			b2 = u - b2 + c1*b1
+			p2 = u - p2 + c2*p1
+			q2 = u - q2 + c3*q1
+			a1 = w - a1 + c0*a2
+			b1 = w - b1 + c1*b2
+			p1 = w - p1 + c2*p2
+			q1 = w - q1 + c3*q2
+		}
+		d.goertzelOut(sb, g, a1, a2)
+		d.goertzelOut(sb, g+1, b1, b2)
+		d.goertzelOut(sb, g+2, p1, p2)
+		d.goertzelOut(sb, g+3, q1, q2)
+	}
+}
+
+// goertzelOut stores tone k's DFT from the filter's last two states.
+func (d *Detector) goertzelOut(sb *subBlock, k int, s1, s2 float64) {
+	y := complex(s1, 0) - d.back[k]*complex(s2, 0)
+	y *= d.phase[k]
+	sb.re[k], sb.im[k] = real(y), imag(y)
 }
 
 // analyze returns the key (row*4+column) shown by the window ending with
