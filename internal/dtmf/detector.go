@@ -61,8 +61,11 @@ type Config struct {
 	SampleRate int
 	// MinLevel is the weakest tone accepted, in dBm0 per tone (0 dBm0 is a
 	// sine with a peak of 32768·10^(-3.17/20) in 16-bit PCM, the G.711
-	// digital milliwatt). Default -29, between the -26 dBm0 that must be
-	// detected and the -32 dBm0 that must not.
+	// digital milliwatt). Default -44: a key is told from speech, music
+	// and noise by the tones' share of the signal, not by its level, so
+	// keys from +3 down to -43 dBm0 are found (46 dB and more of dynamic
+	// range) while weaker audio, lost in the G.711 quantisation, is not
+	// looked at.
 	MinLevel float64
 	// NormalTwist is how much weaker, in dB, the high-group tone may be than
 	// the low-group tone. Default 10 (8 must pass).
@@ -76,9 +79,10 @@ type Config struct {
 	FreqTolerance float64
 	// MinToneRatio is the smallest share of the energy the two tones must
 	// hold over the steady part of a press; a single window may hold 0.1
-	// less. Speech and music spread their energy and fail it. Default 0.85:
-	// dial tone 10 dB below the key leaves 0.91, white noise at 15 dB SNR
-	// 0.97.
+	// less. Speech and music spread their energy and fail it. Dial tone
+	// (350 + 440 Hz) is measured and left out of the energy, so a key
+	// is found over dial tone stronger than itself. Default 0.72: white
+	// noise 6 dB below the key's power leaves 0.8.
 	MinToneRatio float64
 	// MinDuration is the shortest tone reported. Default 30 ms, between the
 	// 23 ms that must be ignored and the 40 ms that must be detected.
@@ -89,11 +93,11 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		SampleRate:    8000,
-		MinLevel:      -29,
+		MinLevel:      -44,
 		NormalTwist:   10,
 		ReverseTwist:  6,
 		FreqTolerance: 0.025,
-		MinToneRatio:  0.85,
+		MinToneRatio:  0.72,
 		MinDuration:   30 * time.Millisecond,
 	}
 }
@@ -164,6 +168,11 @@ const (
 	// edgeAllowance is how much less than MinToneRatio a single window may
 	// hold; windows at the ends of a press cover only part of the tone.
 	edgeAllowance = 0.1
+	// dialShare is the share of a window's energy above which the two
+	// dial tones count as present; maxDialShare is the most of it that is
+	// set aside as dial tone.
+	dialShare    = 0.05
+	maxDialShare = 0.9
 	// edgeFraction is the share of a press's amplitude that counts as "tone
 	// present" in a sub-block when timing its edges.
 	edgeFraction = 0.5
@@ -172,6 +181,23 @@ const (
 // toneHz are the DTMF frequencies of ITU-T Q.23: four low-group (row) and
 // four high-group (column) tones.
 var toneHz = [8]float64{697, 770, 852, 941, 1209, 1336, 1477, 1633}
+
+// dialHz is the dial tone of North America (350 + 440 Hz, also the UK's),
+// measured next to the keys so that a key over dial tone is not mistaken
+// for a key over noise or speech.
+var dialHz = [2]float64{350, 440}
+
+// nBins is the number of frequencies measured per sub-block: the eight key
+// tones, then the two dial tones.
+const nBins = 10
+
+// binHz returns the frequency of bin k.
+func binHz(k int) float64 {
+	if k < 8 {
+		return toneHz[k]
+	}
+	return dialHz[k-8]
+}
 
 // keys maps row*4+column to the key.
 var keys = [16]byte{
@@ -184,7 +210,7 @@ var keys = [16]byte{
 // subBlock is the DFT of one sub-block at the eight tones, each relative to
 // the sub-block's first sample, and its energy.
 type subBlock struct {
-	re, im [8]float64
+	re, im [nBins]float64
 	energy float64
 }
 
@@ -200,16 +226,19 @@ type Detector struct {
 	// e^{-jω_k} and phase[k] is e^{-jω_k(h-1)}, which turn the filter's
 	// last two states into the sub-block's DFT relative to its first
 	// sample.
-	coef  [8]float64
-	back  [8]complex128
-	phase [8]complex128
+	coef  [nBins]float64
+	back  [nBins]complex128
+	phase [nBins]complex128
 
 	// rot[k][i] is e^{-jω_k·h·i}: the phase of sub-block i of a window
 	// relative to the window's first sample.
-	rot [8][windowSubBlocks]complex128
-	// leak[r][c] is the DFT over one sub-block, at low tone r, of a unit
-	// complex exponential at high tone c.
-	leak [4][4]complex128
+	rot [nBins][windowSubBlocks]complex128
+	// unmix2[r][c] and unmix4[r][c] turn the sub-block DFT values at
+	// low tone r, high tone c (and the two dial tones) into the complex
+	// amplitudes of the two key tones; see unmix.
+	unmix2 [4][4][4][4]float64
+	unmix4 [4][4][4][8]float64
+	dialOn bool // the latest window holds dial tone
 
 	minWinEnergy float64 // window energy below which no tone can pass MinLevel
 	minW2        float64 // |W|² of a tone at MinLevel
@@ -251,8 +280,8 @@ func NewDetector(cfg Config) *Detector {
 	d := &Detector{cfg: cfg}
 	d.h = cfg.SampleRate / 400
 	d.n = d.h * windowSubBlocks
-	for k, f := range toneHz {
-		w := 2 * math.Pi * f / float64(cfg.SampleRate)
+	for k := range nBins {
+		w := 2 * math.Pi * binHz(k) / float64(cfg.SampleRate)
 		d.coef[k] = 2 * math.Cos(w)
 		s, c := math.Sincos(-w)
 		d.back[k] = complex(c, s)
@@ -265,10 +294,13 @@ func NewDetector(cfg Config) *Detector {
 	}
 	for r := range 4 {
 		for c := range 4 {
-			dw := 2 * math.Pi * (toneHz[4+c] - toneHz[r]) / float64(cfg.SampleRate)
-			for i := 0; i < d.h; i++ {
-				si, co := math.Sincos(dw * float64(i))
-				d.leak[r][c] += complex(co, si)
+			inv := leakInverse(d.h, cfg.SampleRate, []int{r, 4 + c})
+			for i := range 4 {
+				copy(d.unmix2[r][c][i][:], inv[i])
+			}
+			inv = leakInverse(d.h, cfg.SampleRate, []int{r, 4 + c, 8, 9})
+			for i := range 4 {
+				copy(d.unmix4[r][c][i][:], inv[i])
 			}
 		}
 	}
@@ -389,6 +421,20 @@ func (d *Detector) transform(x []int16, sb *subBlock) {
 		d.goertzelOut(sb, g+2, p1, p2)
 		d.goertzelOut(sb, g+3, q1, q2)
 	}
+	c0, c1 := d.coef[8], d.coef[9]
+	var a1, a2, b1, b2 float64
+	if odd == 1 {
+		a1, b1 = f[0], f[0]
+	}
+	for i := 0; i+1 < len(fs); i += 2 {
+		u, w := fs[i], fs[i+1]
+		a2 = u - a2 + c0*a1
+		b2 = u - b2 + c1*b1
+		a1 = w - a1 + c0*a2
+		b1 = w - b1 + c1*b2
+	}
+	d.goertzelOut(sb, 8, a1, a2)
+	d.goertzelOut(sb, 9, b1, b2)
 }
 
 // goertzelOut stores tone k's DFT from the filter's last two states.
@@ -412,8 +458,8 @@ func (d *Detector) analyze(j int64) int {
 		return -1
 	}
 	// Strongest tone of each group, at nominal frequency.
-	var p [8]float64
-	for k := range 8 {
+	var p [nBins]float64
+	for k := range nBins {
 		var w complex128
 		for i := windowSubBlocks - 1; i >= 0; i-- {
 			w = w*d.rot[k][1] + complex(sbs[i].re[k], sbs[i].im[k])
@@ -432,6 +478,14 @@ func (d *Detector) analyze(j int64) int {
 	// energy·n·ratio compares with 2·|W|² (a real sine's energy is split
 	// between +f and -f).
 	total := e * float64(d.n)
+	// Dial tone: both its tones present and of similar level. Its energy
+	// is not held against the key, and the key tones are measured apart
+	// from it.
+	dial := 2 * (p[8] + p[9])
+	d.dialOn = dial > dialShare*total && p[8] < 4*p[9] && p[9] < 4*p[8]
+	if d.dialOn {
+		total = max(total-dial, total*(1-maxDialShare))
+	}
 	if 2*(p[lo]+p[hi]) < d.preRatio*total {
 		return -1
 	}
@@ -473,16 +527,31 @@ func (d *Detector) pairPower(sbs *[windowSubBlocks]*subBlock, lo, hi int) (pl, p
 
 // unmix returns the complex amplitudes of tones lo and hi in sub-block sb.
 // Over one 2.5 ms sub-block the bins are 400 Hz wide, so a strong tone
-// leaks into the other group's bin (941 Hz into 1209 Hz at 44 %). With the
-// leak of each tone into the other's bin known, the two DFT values give two
-// equations for the two amplitudes.
+// leaks into the other group's bin (941 Hz into 1209 Hz at 44 %), a tone's
+// mirror image at minus its frequency leaks into its own bin, and dial tone
+// leaks into the 697 Hz bin. With the leak of each tone and its image into
+// each bin known, the DFT values give as many equations as there are
+// unknowns: the key's two tones alone, or with the two dial tones when the
+// latest window holds dial tone.
 func (d *Detector) unmix(sb *subBlock, lo, hi int) (cl, ch complex128) {
-	g := d.leak[lo][hi-4] // hi into lo's bin; lo into hi's is its conjugate
-	gc := complex(real(g), -imag(g))
-	hc := complex(float64(d.h), 0)
-	det := hc*hc - g*gc
-	sl, sh := complex(sb.re[lo], sb.im[lo]), complex(sb.re[hi], sb.im[hi])
-	return (hc*sl - g*sh) / det, (hc*sh - gc*sl) / det
+	v := [8]float64{sb.re[lo], sb.im[lo], sb.re[hi], sb.im[hi], sb.re[8], sb.im[8], sb.re[9], sb.im[9]}
+	var o [4]float64
+	if !d.dialOn {
+		u := &d.unmix2[lo][hi-4]
+		for r := range o {
+			o[r] = u[r][0]*v[0] + u[r][1]*v[1] + u[r][2]*v[2] + u[r][3]*v[3]
+		}
+	} else {
+		u := &d.unmix4[lo][hi-4]
+		for r := range o {
+			var x float64
+			for c, vc := range v {
+				x += u[r][c] * vc
+			}
+			o[r] = x
+		}
+	}
+	return complex(o[0], o[1]), complex(o[2], o[3])
 }
 
 // tonePower measures tone k's real frequency from the phase advance between
@@ -684,4 +753,64 @@ func (d *Detector) steady(j int64) bool {
 		top += x
 	}
 	return top >= d.cfg.MinToneRatio*float64(n-n/2)
+}
+
+// leakInverse returns the inverse of the real matrix that maps the
+// amplitudes of the tones at bins ks to their DFT values over one sub-block
+// of h samples. A real tone is A·e^{jωi} + conj(A)·e^{-jωi}; with A = a+jb
+// its DFT at bin k is a·(M+M') + jb·(M-M'), where M is the DFT at bin k of
+// e^{jωi} and M' that of e^{-jωi}. Unknowns and equations are ordered
+// (a, b) and (Re, Im) per bin; row 2t and 2t+1 of the inverse give tone t.
+func leakInverse(h, rate int, ks []int) [][]float64 {
+	n := 2 * len(ks)
+	m := make([][]float64, n)
+	inv := make([][]float64, n)
+	for r := range n {
+		m[r] = make([]float64, n)
+		inv[r] = make([]float64, n)
+		inv[r][r] = 1
+	}
+	for a, ka := range ks {
+		for b, kb := range ks {
+			wa := 2 * math.Pi * binHz(ka) / float64(rate)
+			wb := 2 * math.Pi * binHz(kb) / float64(rate)
+			var mp, mm complex128 // M, M'
+			for i := 0; i < h; i++ {
+				s1, c1 := math.Sincos((wb - wa) * float64(i))
+				s2, c2 := math.Sincos(-(wb + wa) * float64(i))
+				mp += complex(c1, s1)
+				mm += complex(c2, s2)
+			}
+			ca, cb := mp+mm, complex(0, 1)*(mp-mm)
+			m[2*a][2*b], m[2*a+1][2*b] = real(ca), imag(ca)
+			m[2*a][2*b+1], m[2*a+1][2*b+1] = real(cb), imag(cb)
+		}
+	}
+	// Gauss-Jordan elimination with partial pivoting.
+	for c := range n {
+		piv := c
+		for r := c + 1; r < n; r++ {
+			if math.Abs(m[r][c]) > math.Abs(m[piv][c]) {
+				piv = r
+			}
+		}
+		m[c], m[piv] = m[piv], m[c]
+		inv[c], inv[piv] = inv[piv], inv[c]
+		f := 1 / m[c][c]
+		for k := range n {
+			m[c][k] *= f
+			inv[c][k] *= f
+		}
+		for r := range n {
+			if r == c || m[r][c] == 0 {
+				continue
+			}
+			g := m[r][c]
+			for k := range n {
+				m[r][k] -= g * m[c][k]
+				inv[r][k] -= g * inv[c][k]
+			}
+		}
+	}
+	return inv
 }
