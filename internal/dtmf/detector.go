@@ -173,6 +173,12 @@ const (
 	// set aside as dial tone.
 	dialShare    = 0.05
 	maxDialShare = 0.9
+	// minKeyShare is the smallest share of a window's energy, dial tone
+	// included, that the two strongest key tones must hold before the
+	// dial tone is measured: a key with dial tone 10 dB stronger holds
+	// 0.09 while the tones are on, and about half of that in windows
+	// that cover half a tone.
+	minKeyShare = 0.04
 	// edgeFraction is the share of a press's amplitude that counts as "tone
 	// present" in a sub-block when timing its edges.
 	edgeFraction = 0.5
@@ -212,6 +218,7 @@ var keys = [16]byte{
 type subBlock struct {
 	re, im [nBins]float64
 	energy float64
+	dial   bool // the dial-tone bins (8, 9) are computed
 }
 
 // Detector finds DTMF key presses in a stream of 16-bit PCM. It keeps about
@@ -252,6 +259,10 @@ type Detector struct {
 	fbuf [maxSubBlock]float64 // the sub-block in transform
 	pos  int                  // samples in buf
 	ring [ringSize]subBlock
+	raw  [ringSize][maxSubBlock]int16 // the samples of each sub-block in ring
+	// win is the DFT at the eight key tones of the window ending with the
+	// newest sub-block, slid along one sub-block at a time.
+	win  [8]complex128
 	nSub int64 // completed sub-blocks
 
 	candKey   int   // digit of the current run of hits, -1 for none
@@ -261,6 +272,7 @@ type Detector struct {
 	active   bool
 	actKey   int
 	actStart int64 // first sample of the press
+	actDial  bool  // the press was measured apart from dial tone
 	lastHit  int64 // last window showing actKey
 	misses   int   // windows since lastHit
 
@@ -330,6 +342,7 @@ func (d *Detector) Reset() {
 	d.pos = 0
 	d.nSub = 0
 	d.ring = [ringSize]subBlock{}
+	d.win = [8]complex128{}
 	d.candKey, d.candRun, d.candFirst = -1, 0, 0
 	d.active, d.actKey, d.actStart, d.lastHit, d.misses = false, -1, 0, 0, 0
 }
@@ -374,13 +387,63 @@ func (d *Detector) Flush(emit func(Event)) {
 // subBlockDone takes the DFT of the full sub-block x and runs the window
 // ending with it.
 func (d *Detector) subBlockDone(x []int16, emit func(Event)) {
-	sb := &d.ring[d.nSub&(ringSize-1)]
-	d.transform(x, sb)
 	j := d.nSub
+	sb := &d.ring[j&(ringSize-1)]
+	copy(d.raw[j&(ringSize-1)][:], x)
+	d.transform(x, sb)
+	d.slide(j)
 	d.nSub++
 	if j >= windowSubBlocks-1 {
 		d.step(j, d.analyze(j), emit)
 	}
+}
+
+// slide moves win on to the window ending with sub-block j: the window's
+// DFT relative to its first sample loses its oldest sub-block, turns back
+// by one sub-block and gains the new one at the far end. Every 256
+// sub-blocks it is summed afresh, so rounding errors cannot build up.
+func (d *Detector) slide(j int64) {
+	sb := &d.ring[j&(ringSize-1)]
+	switch {
+	case j < windowSubBlocks:
+		for k := range 8 {
+			d.win[k] += complex(sb.re[k], sb.im[k]) * d.rot[k][j]
+		}
+	case j%256 == 0:
+		for k := range 8 {
+			var w complex128
+			for i := windowSubBlocks - 1; i >= 0; i-- {
+				o := &d.ring[(j-windowSubBlocks+1+int64(i))&(ringSize-1)]
+				w = w*d.rot[k][1] + complex(o.re[k], o.im[k])
+			}
+			d.win[k] = w
+		}
+	default:
+		old := &d.ring[(j-windowSubBlocks)&(ringSize-1)]
+		for k := range 8 {
+			r := d.rot[k][1]
+			w := (d.win[k] - complex(old.re[k], old.im[k])) * complex(real(r), -imag(r))
+			d.win[k] = w + complex(sb.re[k], sb.im[k])*d.rot[k][windowSubBlocks-1]
+		}
+	}
+}
+
+// dialBins computes the dial-tone bins of sub-block i, once.
+func (d *Detector) dialBins(i int64) {
+	sb := &d.ring[i&(ringSize-1)]
+	if sb.dial {
+		return
+	}
+	sb.dial = true
+	c0, c1 := d.coef[8], d.coef[9]
+	var a1, a2, b1, b2 float64
+	for _, v := range d.raw[i&(ringSize-1)][:d.h] {
+		f := float64(v)
+		a1, a2 = f-a2+c0*a1, a1
+		b1, b2 = f-b2+c1*b1, b1
+	}
+	d.goertzelOut(sb, 8, a1, a2)
+	d.goertzelOut(sb, 9, b1, b2)
 }
 
 // transform sets sb to the energy of x and its DFT at the eight tones. Each
@@ -421,20 +484,7 @@ func (d *Detector) transform(x []int16, sb *subBlock) {
 		d.goertzelOut(sb, g+2, p1, p2)
 		d.goertzelOut(sb, g+3, q1, q2)
 	}
-	c0, c1 := d.coef[8], d.coef[9]
-	var a1, a2, b1, b2 float64
-	if odd == 1 {
-		a1, b1 = f[0], f[0]
-	}
-	for i := 0; i+1 < len(fs); i += 2 {
-		u, w := fs[i], fs[i+1]
-		a2 = u - a2 + c0*a1
-		b2 = u - b2 + c1*b1
-		a1 = w - a1 + c0*a2
-		b1 = w - b1 + c1*b2
-	}
-	d.goertzelOut(sb, 8, a1, a2)
-	d.goertzelOut(sb, 9, b1, b2)
+	sb.dial = false // computed when needed, by dialBins
 }
 
 // goertzelOut stores tone k's DFT from the filter's last two states.
@@ -459,11 +509,7 @@ func (d *Detector) analyze(j int64) int {
 	}
 	// Strongest tone of each group, at nominal frequency.
 	var p [nBins]float64
-	for k := range nBins {
-		var w complex128
-		for i := windowSubBlocks - 1; i >= 0; i-- {
-			w = w*d.rot[k][1] + complex(sbs[i].re[k], sbs[i].im[k])
-		}
+	for k, w := range d.win {
 		p[k] = real(w)*real(w) + imag(w)*imag(w)
 	}
 	lo, hi := 0, 4
@@ -481,6 +527,18 @@ func (d *Detector) analyze(j int64) int {
 	// Dial tone: both its tones present and of similar level. Its energy
 	// is not held against the key, and the key tones are measured apart
 	// from it.
+	d.dialOn = false
+	if 2*(p[lo]+p[hi]) < minKeyShare*total {
+		return -1 // too weak even over the strongest dial tone
+	}
+	for k := 8; k < nBins; k++ {
+		var w complex128
+		for i := windowSubBlocks - 1; i >= 0; i-- {
+			d.dialBins(j - windowSubBlocks + 1 + int64(i))
+			w = w*d.rot[k][1] + complex(sbs[i].re[k], sbs[i].im[k])
+		}
+		p[k] = real(w)*real(w) + imag(w)*imag(w)
+	}
 	dial := 2 * (p[8] + p[9])
 	d.dialOn = dial > dialShare*total && p[8] < 4*p[9] && p[9] < 4*p[8]
 	if d.dialOn {
@@ -489,7 +547,7 @@ func (d *Detector) analyze(j int64) int {
 	if 2*(p[lo]+p[hi]) < d.preRatio*total {
 		return -1
 	}
-	pl, ph, ok := d.pairPower(&sbs, lo, hi)
+	pl, ph, ok := d.pairPower(j-windowSubBlocks+1, lo, hi)
 	if !ok {
 		return -1
 	}
@@ -509,10 +567,10 @@ func (d *Detector) analyze(j int64) int {
 // pairPower separates tones lo and hi in each sub-block, measures each
 // tone's real frequency and, if both are within FreqTolerance, returns
 // their window |DFT|² corrected to those frequencies.
-func (d *Detector) pairPower(sbs *[windowSubBlocks]*subBlock, lo, hi int) (pl, ph float64, ok bool) {
+func (d *Detector) pairPower(first int64, lo, hi int) (pl, ph float64, ok bool) {
 	var al, ah [windowSubBlocks]complex128
-	for i, sb := range sbs {
-		cl, ch := d.unmix(sb, lo, hi)
+	for i := range windowSubBlocks {
+		cl, ch := d.unmix(first+int64(i), lo, hi)
 		al[i] = cl * d.rot[lo][i]
 		ah[i] = ch * d.rot[hi][i]
 	}
@@ -533,7 +591,11 @@ func (d *Detector) pairPower(sbs *[windowSubBlocks]*subBlock, lo, hi int) (pl, p
 // each bin known, the DFT values give as many equations as there are
 // unknowns: the key's two tones alone, or with the two dial tones when the
 // latest window holds dial tone.
-func (d *Detector) unmix(sb *subBlock, lo, hi int) (cl, ch complex128) {
+func (d *Detector) unmix(i int64, lo, hi int) (cl, ch complex128) {
+	sb := &d.ring[i&(ringSize-1)]
+	if d.dialOn {
+		d.dialBins(i)
+	}
 	v := [8]float64{sb.re[lo], sb.im[lo], sb.re[hi], sb.im[hi], sb.re[8], sb.im[8], sb.re[9], sb.im[9]}
 	var o [4]float64
 	if !d.dialOn {
@@ -645,7 +707,7 @@ func (d *Detector) qualify(j int64) (int64, bool) {
 }
 
 func (d *Detector) begin(j, start int64, emit func(Event)) {
-	d.active, d.actKey, d.actStart = true, d.candKey, start
+	d.active, d.actKey, d.actStart, d.actDial = true, d.candKey, start, d.dialOn
 	d.lastHit, d.misses = j, 0
 	if emit != nil {
 		emit(Event{Digit: keys[d.actKey], Start: d.dur(start), Kind: Start})
@@ -654,6 +716,7 @@ func (d *Detector) begin(j, start int64, emit func(Event)) {
 
 func (d *Detector) finish(j int64, emit func(Event)) {
 	lo, hi := d.actKey/4, 4+d.actKey%4
+	d.dialOn = d.actDial // time the end as the press was measured
 	ref := d.medianAmp(d.lastHit-windowSubBlocks+1, d.lastHit, lo, hi)
 	end := d.endEdge(d.lastHit-windowSubBlocks+2, j, lo, hi, ref)
 	if end <= d.actStart {
@@ -678,7 +741,7 @@ func (d *Detector) oldest() int64 {
 // amp is the summed amplitude of tones lo and hi in sub-block i; it grows
 // linearly with the part of the sub-block the tones cover.
 func (d *Detector) amp(i int64, lo, hi int) float64 {
-	cl, ch := d.unmix(&d.ring[i&(ringSize-1)], lo, hi)
+	cl, ch := d.unmix(i, lo, hi)
 	return cmplx.Abs(cl) + cmplx.Abs(ch)
 }
 
