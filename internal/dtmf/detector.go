@@ -179,6 +179,14 @@ const (
 	// 0.09 while the tones are on, and about half of that in windows
 	// that cover half a tone.
 	minKeyShare = 0.04
+	// probeBelow is how much weaker (as a power ratio, 13 dB) than the two
+	// key tones together each harmonic probe must be; see harmonic.
+	probeBelow = 20
+	// probeClear is how far, in Hz, a probe must be from a tone.
+	probeClear = 150
+	// clipLevel is the sample magnitude from which a window counts as
+	// clipped.
+	clipLevel = 31000
 	// edgeFraction is the share of a press's amplitude that counts as "tone
 	// present" in a sub-block when timing its edges.
 	edgeFraction = 0.5
@@ -275,6 +283,12 @@ type Detector struct {
 	actDial  bool  // the press was measured apart from dial tone
 	lastHit  int64 // last window showing actKey
 	misses   int   // windows since lastHit
+
+	// freq is the measured frequency of the low and the high tone of the
+	// window being analysed.
+	freq [2]float64
+	// probe[i] is 2cos(ω) of the probes of the window being analysed.
+	probe [3]float64
 
 	// ratio[j%ringSize] is the tones' share of the energy of window j, for
 	// windows that showed a key.
@@ -460,6 +474,15 @@ func (d *Detector) transform(x []int16, sb *subBlock) {
 		f[i] = float64(v)
 	}
 	sb.energy = float64(e)
+	if haveGoertzel8 && len(f)%2 == 0 {
+		var st [16]float64
+		goertzel8(&f[0], len(f), (*[8]float64)(d.coef[:8]), &st)
+		for k := range 8 {
+			d.goertzelOut(sb, k, st[k], st[8+k])
+		}
+		sb.dial = false
+		return
+	}
 	odd := len(f) & 1
 	fs := f[odd:]
 	for g := 0; g < 8; g += 4 {
@@ -560,6 +583,9 @@ func (d *Detector) analyze(j int64) int {
 	if 2*(pl+ph) < d.edgeRatio*total {
 		return -1
 	}
+	if d.harmonic(j, pl+ph) {
+		return -1
+	}
 	d.ratio[j&(ringSize-1)] = 2 * (pl + ph) / total
 	return lo*4 + hi - 4
 }
@@ -641,6 +667,7 @@ func (d *Detector) tonePower(a *[windowSubBlocks]complex128, k int) (float64, bo
 	fine += 2 * math.Pi * math.Round((lag*coarse-fine)/(2*math.Pi))
 	step := fine / lag
 	off := step * float64(d.cfg.SampleRate) / (2 * math.Pi * float64(d.h)) / toneHz[k]
+	d.freq[k/4] = toneHz[k] * (1 + off)
 	if math.Abs(off) > d.cfg.FreqTolerance {
 		return 0, false
 	}
@@ -876,4 +903,51 @@ func leakInverse(h, rate int, ks []int) [][]float64 {
 		}
 	}
 	return inv
+}
+
+// harmonic reports whether the window ending with sub-block j holds, next to
+// the key tones (power pair, their summed |DFT|²), the other harmonics that
+// voiced speech and music put around two of their harmonics that fall on a
+// key's frequencies. If the tones are harmonics n and m of one fundamental
+// F0, so are their difference (m-n)·F0 and 2f_lo - f_hi, 2f_hi - f_lo; a
+// key has nothing there. Each probe must be more than probeBelow under the
+// tones' summed power. Windows that clip (the tones' intermodulation lands
+// exactly there) and probes near the dial tone while it is on are not
+// tested.
+func (d *Detector) harmonic(j int64, pair float64) bool {
+	fl, fh := d.freq[0], d.freq[1]
+	probes := [3]float64{fh - fl, math.Abs(2*fl - fh), 2*fh - fl}
+	rate := float64(d.cfg.SampleRate)
+	n := 0
+	for _, f := range probes {
+		// A probe must be clear of the key tones' main lobes (two bins of
+		// the 12.5 ms window) and, while it is on, of the dial tone.
+		if f < 100 || f > rate/2-100 || math.Abs(f-fl) < probeClear || math.Abs(f-fh) < probeClear {
+			continue
+		}
+		if d.dialOn && (math.Abs(f-dialHz[0]) < probeClear || math.Abs(f-dialHz[1]) < probeClear) {
+			continue
+		}
+		d.probe[n] = 2 * math.Cos(2*math.Pi*f/rate)
+		n++
+	}
+	var s1, s2 [3]float64
+	for i := range windowSubBlocks {
+		for _, v := range d.raw[(j-windowSubBlocks+1+int64(i))&(ringSize-1)][:d.h] {
+			if v >= clipLevel || v <= -clipLevel {
+				return false
+			}
+			x := float64(v)
+			for k := range n {
+				s1[k], s2[k] = x+d.probe[k]*s1[k]-s2[k], s1[k]
+			}
+		}
+	}
+	for k := range n {
+		pw := s1[k]*s1[k] + s2[k]*s2[k] - d.probe[k]*s1[k]*s2[k]
+		if pw*probeBelow > pair {
+			return true
+		}
+	}
+	return false
 }
