@@ -175,13 +175,12 @@ const (
 	maxDialShare = 0.9
 	// minKeyShare is the smallest share of a window's energy, dial tone
 	// included, that the two strongest key tones must hold before the
-	// dial tone is measured: a key with dial tone 10 dB stronger holds
-	// 0.09 while the tones are on, and about half of that in windows
-	// that cover half a tone.
-	minKeyShare = 0.04
-	// probeBelow is how much weaker (as a power ratio, 13 dB) than the two
+	// dial tone is measured: a key with dial tone 4 dB stronger holds
+	// 0.28 while its tones are on.
+	minKeyShare = 0.1
+	// probeBelow is how much weaker (as a power ratio, 16 dB) than the two
 	// key tones together each harmonic probe must be; see harmonic.
-	probeBelow = 20
+	probeBelow = 40
 	// probeClear is how far, in Hz, a probe must be from a tone.
 	probeClear = 150
 	// clipLevel is the sample magnitude from which a window counts as
@@ -225,7 +224,7 @@ var keys = [16]byte{
 // the sub-block's first sample, and its energy.
 type subBlock struct {
 	re, im [nBins]float64
-	energy float64
+	energy int64
 	dial   bool // the dial-tone bins (8, 9) are computed
 }
 
@@ -270,8 +269,10 @@ type Detector struct {
 	raw  [ringSize][maxSubBlock]int16 // the samples of each sub-block in ring
 	// win is the DFT at the eight key tones of the window ending with the
 	// newest sub-block, slid along one sub-block at a time.
-	win  [8]complex128
-	nSub int64 // completed sub-blocks
+	win [8]complex128
+	// winEnergy is the energy of that window (exact: integer sums).
+	winEnergy int64
+	nSub      int64 // completed sub-blocks
 
 	candKey   int   // digit of the current run of hits, -1 for none
 	candRun   int   // consecutive windows showing candKey
@@ -357,6 +358,7 @@ func (d *Detector) Reset() {
 	d.nSub = 0
 	d.ring = [ringSize]subBlock{}
 	d.win = [8]complex128{}
+	d.winEnergy = 0
 	d.candKey, d.candRun, d.candFirst = -1, 0, 0
 	d.active, d.actKey, d.actStart, d.lastHit, d.misses = false, -1, 0, 0, 0
 }
@@ -418,6 +420,10 @@ func (d *Detector) subBlockDone(x []int16, emit func(Event)) {
 // sub-blocks it is summed afresh, so rounding errors cannot build up.
 func (d *Detector) slide(j int64) {
 	sb := &d.ring[j&(ringSize-1)]
+	d.winEnergy += sb.energy
+	if j >= windowSubBlocks {
+		d.winEnergy -= d.ring[(j-windowSubBlocks)&(ringSize-1)].energy
+	}
 	switch {
 	case j < windowSubBlocks:
 		for k := range 8 {
@@ -473,7 +479,7 @@ func (d *Detector) transform(x []int16, sb *subBlock) {
 		e += int64(v) * int64(v)
 		f[i] = float64(v)
 	}
-	sb.energy = float64(e)
+	sb.energy = e
 	if haveGoertzel8 && len(f)%2 == 0 {
 		var st [16]float64
 		goertzel8(&f[0], len(f), (*[8]float64)(d.coef[:8]), &st)
@@ -520,13 +526,7 @@ func (d *Detector) goertzelOut(sb *subBlock, k int, s1, s2 float64) {
 // analyze returns the key (row*4+column) shown by the window ending with
 // sub-block j, or -1.
 func (d *Detector) analyze(j int64) int {
-	var sbs [windowSubBlocks]*subBlock
-	var e float64
-	for i := range windowSubBlocks {
-		sb := &d.ring[(j-windowSubBlocks+1+int64(i))&(ringSize-1)]
-		sbs[i] = sb
-		e += sb.energy
-	}
+	e := float64(d.winEnergy)
 	if e < d.minWinEnergy {
 		return -1
 	}
@@ -557,8 +557,10 @@ func (d *Detector) analyze(j int64) int {
 	for k := 8; k < nBins; k++ {
 		var w complex128
 		for i := windowSubBlocks - 1; i >= 0; i-- {
-			d.dialBins(j - windowSubBlocks + 1 + int64(i))
-			w = w*d.rot[k][1] + complex(sbs[i].re[k], sbs[i].im[k])
+			i := j - windowSubBlocks + 1 + int64(i)
+			d.dialBins(i)
+			sb := &d.ring[i&(ringSize-1)]
+			w = w*d.rot[k][1] + complex(sb.re[k], sb.im[k])
 		}
 		p[k] = real(w)*real(w) + imag(w)*imag(w)
 	}
@@ -925,7 +927,13 @@ func (d *Detector) harmonic(j int64, pair float64) bool {
 		if f < 100 || f > rate/2-100 || math.Abs(f-fl) < probeClear || math.Abs(f-fh) < probeClear {
 			continue
 		}
-		if d.dialOn && (math.Abs(f-dialHz[0]) < probeClear || math.Abs(f-dialHz[1]) < probeClear) {
+		// Dial tone is kept clear of always (a weak one is not measured),
+		// by twice that while it is on (a strong one leaks further).
+		gap := float64(probeClear)
+		if d.dialOn {
+			gap *= 2
+		}
+		if math.Abs(f-dialHz[0]) < gap || math.Abs(f-dialHz[1]) < gap {
 			continue
 		}
 		d.probe[n] = 2 * math.Cos(2*math.Pi*f/rate)
