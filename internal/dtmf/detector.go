@@ -225,7 +225,6 @@ var keys = [16]byte{
 type subBlock struct {
 	re, im [nBins]float64
 	energy int64
-	dial   bool // the dial-tone bins (8, 9) are computed
 }
 
 // Detector finds DTMF key presses in a stream of 16-bit PCM. It keeps about
@@ -240,9 +239,11 @@ type Detector struct {
 	// e^{-jω_k} and phase[k] is e^{-jω_k(h-1)}, which turn the filter's
 	// last two states into the sub-block's DFT relative to its first
 	// sample.
-	coef  [nBins]float64
+	coef  [12]float64 // the last two are unused lanes of goertzel12
 	back  [nBins]complex128
 	phase [nBins]complex128
+	// phaseBack[k] is phase[k]·back[k].
+	phaseBack [nBins]complex128
 
 	// rot[k][i] is e^{-jω_k·h·i}: the phase of sub-block i of a window
 	// relative to the window's first sample.
@@ -314,6 +315,7 @@ func NewDetector(cfg Config) *Detector {
 		d.back[k] = complex(c, s)
 		s, c = math.Sincos(-w * float64(d.h-1))
 		d.phase[k] = complex(c, s)
+		d.phaseBack[k] = d.phase[k] * d.back[k]
 		for i := 0; i < windowSubBlocks; i++ {
 			s, c := math.Sincos(-w * float64(d.h*i))
 			d.rot[k][i] = complex(c, s)
@@ -448,24 +450,6 @@ func (d *Detector) slide(j int64) {
 	}
 }
 
-// dialBins computes the dial-tone bins of sub-block i, once.
-func (d *Detector) dialBins(i int64) {
-	sb := &d.ring[i&(ringSize-1)]
-	if sb.dial {
-		return
-	}
-	sb.dial = true
-	c0, c1 := d.coef[8], d.coef[9]
-	var a1, a2, b1, b2 float64
-	for _, v := range d.raw[i&(ringSize-1)][:d.h] {
-		f := float64(v)
-		a1, a2 = f-a2+c0*a1, a1
-		b1, b2 = f-b2+c1*b1, b1
-	}
-	d.goertzelOut(sb, 8, a1, a2)
-	d.goertzelOut(sb, 9, b1, b2)
-}
-
 // transform sets sb to the energy of x and its DFT at the eight tones. Each
 // tone runs a Goertzel filter over the sub-block, four tones per pass so the
 // states stay in registers: s[i] = x[i] + 2cos(ω)·s[i-1] - s[i-2]; then
@@ -480,13 +464,12 @@ func (d *Detector) transform(x []int16, sb *subBlock) {
 		f[i] = float64(v)
 	}
 	sb.energy = e
-	if haveGoertzel8 && len(f)%2 == 0 {
-		var st [16]float64
-		goertzel8(&f[0], len(f), (*[8]float64)(d.coef[:8]), &st)
-		for k := range 8 {
-			d.goertzelOut(sb, k, st[k], st[8+k])
+	if haveGoertzel12 && len(f)%2 == 0 {
+		var st [24]float64
+		goertzel12(&f[0], len(f), &d.coef, &st)
+		for k := range nBins {
+			d.goertzelOut(sb, k, st[k], st[12+k])
 		}
-		sb.dial = false
 		return
 	}
 	odd := len(f) & 1
@@ -513,14 +496,22 @@ func (d *Detector) transform(x []int16, sb *subBlock) {
 		d.goertzelOut(sb, g+2, p1, p2)
 		d.goertzelOut(sb, g+3, q1, q2)
 	}
-	sb.dial = false // computed when needed, by dialBins
+	c0, c1 := d.coef[8], d.coef[9]
+	var a1, a2, b1, b2 float64
+	for _, v := range f {
+		a1, a2 = v-a2+c0*a1, a1
+		b1, b2 = v-b2+c1*b1, b1
+	}
+	d.goertzelOut(sb, 8, a1, a2)
+	d.goertzelOut(sb, 9, b1, b2)
 }
 
 // goertzelOut stores tone k's DFT from the filter's last two states.
 func (d *Detector) goertzelOut(sb *subBlock, k int, s1, s2 float64) {
-	y := complex(s1, 0) - d.back[k]*complex(s2, 0)
-	y *= d.phase[k]
-	sb.re[k], sb.im[k] = real(y), imag(y)
+	// phase·(s1 - back·s2) with s1, s2 real.
+	p, q := d.phase[k], d.phaseBack[k]
+	sb.re[k] = real(p)*s1 - real(q)*s2
+	sb.im[k] = imag(p)*s1 - imag(q)*s2
 }
 
 // analyze returns the key (row*4+column) shown by the window ending with
@@ -558,7 +549,6 @@ func (d *Detector) analyze(j int64) int {
 		var w complex128
 		for i := windowSubBlocks - 1; i >= 0; i-- {
 			i := j - windowSubBlocks + 1 + int64(i)
-			d.dialBins(i)
 			sb := &d.ring[i&(ringSize-1)]
 			w = w*d.rot[k][1] + complex(sb.re[k], sb.im[k])
 		}
@@ -621,9 +611,6 @@ func (d *Detector) pairPower(first int64, lo, hi int) (pl, ph float64, ok bool) 
 // latest window holds dial tone.
 func (d *Detector) unmix(i int64, lo, hi int) (cl, ch complex128) {
 	sb := &d.ring[i&(ringSize-1)]
-	if d.dialOn {
-		d.dialBins(i)
-	}
 	v := [8]float64{sb.re[lo], sb.im[lo], sb.re[hi], sb.im[hi], sb.re[8], sb.im[8], sb.re[9], sb.im[9]}
 	var o [4]float64
 	if !d.dialOn {

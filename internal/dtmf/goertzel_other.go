@@ -2,8 +2,8 @@
 
 package dtmf
 
-var haveGoertzel8 = false
+var haveGoertzel12 = false
 
-func goertzel8(x *float64, n int, coef *[8]float64, out *[16]float64) {
-	panic("dtmf: goertzel8 needs amd64")
+func goertzel12(x *float64, n int, coef *[12]float64, out *[24]float64) {
+	panic("dtmf: goertzel12 needs amd64")
 }

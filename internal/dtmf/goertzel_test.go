@@ -9,7 +9,7 @@ import (
 // TestTransformPaths: the vector Goertzel kernel and the portable loops
 // give the same sub-block DFT to rounding.
 func TestTransformPaths(t *testing.T) {
-	if !haveGoertzel8 {
+	if !haveGoertzel12 {
 		t.Skip("no AVX2/FMA kernel on this machine")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -21,10 +21,10 @@ func TestTransformPaths(t *testing.T) {
 		}
 		var fast, slow subBlock
 		d.transform(x, &fast)
-		haveGoertzel8 = false
+		haveGoertzel12 = false
 		d.transform(x, &slow)
-		haveGoertzel8 = true
-		for k := range 8 {
+		haveGoertzel12 = true
+		for k := range nBins {
 			for _, p := range [][2]float64{{fast.re[k], slow.re[k]}, {fast.im[k], slow.im[k]}} {
 				if math.Abs(p[0]-p[1]) > 1e-9*(1+math.Abs(p[1])) {
 					t.Fatalf("bin %d: kernel %v, loops %v", k, p[0], p[1])
