@@ -179,8 +179,10 @@ const (
 	// 0.28 while its tones are on.
 	minKeyShare = 0.1
 	// probeBelow is how much weaker (as a power ratio, 16 dB) than the two
-	// key tones together each harmonic probe must be; see harmonic.
+	// key tones together the harmonic probes must be on average over a
+	// press, probeHard (13 dB) in every window; see harmonic.
 	probeBelow = 40
+	probeHard  = 20
 	// probeClear is how far, in Hz, a probe must be from a tone.
 	probeClear = 150
 	// clipLevel is the sample magnitude from which a window counts as
@@ -254,6 +256,9 @@ type Detector struct {
 	unmix2 [4][4][4][4]float64
 	unmix4 [4][4][4][8]float64
 	dialOn bool // the latest window holds dial tone
+	// dialNear: the latest window holds both dial tones, strong enough to
+	// reach the harmonic probes.
+	dialNear bool
 
 	minWinEnergy float64 // window energy below which no tone can pass MinLevel
 	minW2        float64 // |W|² of a tone at MinLevel
@@ -292,6 +297,9 @@ type Detector struct {
 	// probe[i] is 2cos(ω) of the probes of the window being analysed.
 	probe [3]float64
 
+	// harm[j%ringSize] is the strongest harmonic probe relative to the
+	// key tones in window j, for windows that showed a key.
+	harm [ringSize]float64
 	// ratio[j%ringSize] is the tones' share of the energy of window j, for
 	// windows that showed a key.
 	ratio [ringSize]float64
@@ -555,7 +563,9 @@ func (d *Detector) analyze(j int64) int {
 		p[k] = real(w)*real(w) + imag(w)*imag(w)
 	}
 	dial := 2 * (p[8] + p[9])
-	d.dialOn = dial > dialShare*total && p[8] < 4*p[9] && p[9] < 4*p[8]
+	balanced := p[8] < 4*p[9] && p[9] < 4*p[8]
+	d.dialOn = balanced && dial > dialShare*total
+	d.dialNear = balanced && (p[8]+p[9])*probeBelow > p[lo]+p[hi]
 	if d.dialOn {
 		total = max(total-dial, total*(1-maxDialShare))
 	}
@@ -575,10 +585,12 @@ func (d *Detector) analyze(j int64) int {
 	if 2*(pl+ph) < d.edgeRatio*total {
 		return -1
 	}
-	if d.harmonic(j, pl+ph) {
+	hr := d.harmonic(j, pl+ph)
+	if hr*probeHard > 1 {
 		return -1
 	}
 	d.ratio[j&(ringSize-1)] = 2 * (pl + ph) / total
+	d.harm[j&(ringSize-1)] = hr
 	return lo*4 + hi - 4
 }
 
@@ -831,7 +843,17 @@ func (d *Detector) steady(j int64) bool {
 	for _, x := range r[n/2 : n] {
 		top += x
 	}
-	return top >= d.cfg.MinToneRatio*float64(n-n/2)
+	if top < d.cfg.MinToneRatio*float64(n-n/2) {
+		return false
+	}
+	// The harmonic probes, averaged over the run: speech that passes
+	// under a key trips them now and then, a voiced sound that mimics a
+	// key all along.
+	var h float64
+	for i := max(d.candFirst, j-int64(len(r))+1); i <= j; i++ {
+		h += d.harm[i&(ringSize-1)]
+	}
+	return h*probeBelow <= float64(n)
 }
 
 // leakInverse returns the inverse of the real matrix that maps the
@@ -894,16 +916,16 @@ func leakInverse(h, rate int, ks []int) [][]float64 {
 	return inv
 }
 
-// harmonic reports whether the window ending with sub-block j holds, next to
-// the key tones (power pair, their summed |DFT|²), the other harmonics that
-// voiced speech and music put around two of their harmonics that fall on a
-// key's frequencies. If the tones are harmonics n and m of one fundamental
-// F0, so are their difference (m-n)·F0 and 2f_lo - f_hi, 2f_hi - f_lo; a
-// key has nothing there. Each probe must be more than probeBelow under the
-// tones' summed power. Windows that clip (the tones' intermodulation lands
-// exactly there) and probes near the dial tone while it is on are not
-// tested.
-func (d *Detector) harmonic(j int64, pair float64) bool {
+// harmonic returns the power of the strongest harmonic probe relative to
+// the key tones (pair, their summed |DFT|²) in the window ending with
+// sub-block j. The probes look for the other harmonics that voiced speech
+// and music put around two of their harmonics that fall on a key's
+// frequencies: if the tones are harmonics n and m of one fundamental F0, so
+// are their difference (m-n)·F0 and 2f_lo - f_hi, 2f_hi - f_lo, while a key
+// has nothing there. A clipped window (the tones' intermodulation lands
+// exactly there) returns 0, and probes near a dial tone strong enough to
+// reach them are left out.
+func (d *Detector) harmonic(j int64, pair float64) float64 {
 	fl, fh := d.freq[0], d.freq[1]
 	probes := [3]float64{fh - fl, math.Abs(2*fl - fh), 2*fh - fl}
 	rate := float64(d.cfg.SampleRate)
@@ -914,13 +936,13 @@ func (d *Detector) harmonic(j int64, pair float64) bool {
 		if f < 100 || f > rate/2-100 || math.Abs(f-fl) < probeClear || math.Abs(f-fh) < probeClear {
 			continue
 		}
-		// Dial tone is kept clear of always (a weak one is not measured),
-		// by twice that while it is on (a strong one leaks further).
+		// Probes are kept clear of a dial tone strong enough to reach
+		// them, and twice as far while it is on (it leaks further).
 		gap := float64(probeClear)
 		if d.dialOn {
 			gap *= 2
 		}
-		if math.Abs(f-dialHz[0]) < gap || math.Abs(f-dialHz[1]) < gap {
+		if d.dialNear && (math.Abs(f-dialHz[0]) < gap || math.Abs(f-dialHz[1]) < gap) {
 			continue
 		}
 		d.probe[n] = 2 * math.Cos(2*math.Pi*f/rate)
@@ -930,7 +952,7 @@ func (d *Detector) harmonic(j int64, pair float64) bool {
 	for i := range windowSubBlocks {
 		for _, v := range d.raw[(j-windowSubBlocks+1+int64(i))&(ringSize-1)][:d.h] {
 			if v >= clipLevel || v <= -clipLevel {
-				return false
+				return 0
 			}
 			x := float64(v)
 			for k := range n {
@@ -938,11 +960,10 @@ func (d *Detector) harmonic(j int64, pair float64) bool {
 			}
 		}
 	}
+	var worst float64
 	for k := range n {
 		pw := s1[k]*s1[k] + s2[k]*s2[k] - d.probe[k]*s1[k]*s2[k]
-		if pw*probeBelow > pair {
-			return true
-		}
+		worst = max(worst, pw/pair)
 	}
-	return false
+	return worst
 }
