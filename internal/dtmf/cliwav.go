@@ -9,8 +9,14 @@ import (
 	"fmt"
 	"io"
 
+	"unsafe"
+
 	"github.com/sip-phone-api/sipphone/internal/dsp"
 )
+
+// littleEndian: 16-bit PCM in a WAV file (little-endian) can be used in
+// place.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // Streaming WAV input for "sipphone dtmf detect": the header is checked by
 // dsp.ReadWAV (so the command reports exactly what the rest of sipphone
@@ -104,16 +110,18 @@ func openWAVStream(r io.Reader) (*wavStream, error) {
 	}
 }
 
-// read decodes the next block of audio into dst as mono 16-bit samples and
-// returns how many it wrote: 0 with io.EOF at the end of the data. dst must
-// hold streamBlock samples.
-func (s *wavStream) read(dst []int16, raw []byte) (int, error) {
+// read decodes the next block of audio as mono 16-bit samples and returns
+// them: none with io.EOF at the end of the data. raw (streamBlock bytes,
+// 8-byte aligned) receives the file's bytes; dst (streamBlock samples)
+// receives the samples, unless the file is mono 16-bit PCM and this machine
+// little-endian: then the samples are raw itself, seen as int16.
+func (s *wavStream) read(dst []int16, raw []byte) ([]int16, error) {
 	want := int64(len(raw) / s.frame * s.frame)
 	if s.remain >= 0 {
 		want = min(want, s.remain/int64(s.frame)*int64(s.frame))
 	}
 	if want == 0 {
-		return 0, io.EOF
+		return nil, io.EOF
 	}
 	n, err := io.ReadFull(s.r, raw[:want])
 	n -= n % s.frame
@@ -124,12 +132,16 @@ func (s *wavStream) read(dst []int16, raw []byte) (int, error) {
 	case err == io.ErrUnexpectedEOF || err == io.EOF:
 		s.remain = 0 // a streamed or truncated file ends where its data ends
 		if n == 0 {
-			return 0, io.EOF
+			return nil, io.EOF
 		}
 	case err != nil:
-		return 0, fmt.Errorf("dsp: reading WAV data: %w", err)
+		return nil, fmt.Errorf("dsp: reading WAV data: %w", err)
 	}
-	return s.decode(dst, raw[:n]), nil
+	f := s.format
+	if littleEndian && f.Channels == 1 && f.FormatTag == dsp.WAVFormatPCM && f.BitsPerSample == 16 {
+		return unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(raw))), n/2), nil
+	}
+	return dst[:s.decode(dst, raw[:n])], nil
 }
 
 // decode converts whole frames of raw to mono 16-bit samples in dst.
@@ -192,7 +204,7 @@ func DetectWAVStream(ctx context.Context, r io.Reader, found func(Digit)) (forma
 		}
 	}
 	d := NewDetector(Config{SampleRate: cliRate})
-	raw := make([]byte, streamBlock)
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(make([]int16, streamBlock/2)))), streamBlock) // int16-aligned
 	pcm := make([]int16, streamBlock)
 	var out []int16
 	if rs != nil {
@@ -225,15 +237,15 @@ func DetectWAVStream(ctx context.Context, r io.Reader, found func(Digit)) (forma
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
-		n, err := s.read(pcm, raw)
+		x, err := s.read(pcm, raw)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return nil, 0, err
 		}
-		samples += int64(n)
-		feed(pcm[:n])
+		samples += int64(len(x))
+		feed(x)
 	}
 	if rs != nil {
 		// Push the last of the audio out of the resampler with silence,
