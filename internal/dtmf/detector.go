@@ -273,9 +273,9 @@ type Detector struct {
 	pos  int                  // samples in buf
 	ring [ringSize]subBlock
 	raw  [ringSize][maxSubBlock]int16 // the samples of each sub-block in ring
-	// win is the DFT at the eight key tones of the window ending with the
-	// newest sub-block, slid along one sub-block at a time.
-	win [8]complex128
+	// win is the DFT at the ten bins of the window ending with the newest
+	// sub-block, slid along one sub-block at a time.
+	win [nBins]complex128
 	// winEnergy is the energy of that window (exact: integer sums).
 	winEnergy int64
 	nSub      int64 // completed sub-blocks
@@ -367,7 +367,7 @@ func (d *Detector) Reset() {
 	d.pos = 0
 	d.nSub = 0
 	d.ring = [ringSize]subBlock{}
-	d.win = [8]complex128{}
+	d.win = [nBins]complex128{}
 	d.winEnergy = 0
 	d.candKey, d.candRun, d.candFirst = -1, 0, 0
 	d.active, d.actKey, d.actStart, d.lastHit, d.misses = false, -1, 0, 0, 0
@@ -436,11 +436,11 @@ func (d *Detector) slide(j int64) {
 	}
 	switch {
 	case j < windowSubBlocks:
-		for k := range 8 {
+		for k := range nBins {
 			d.win[k] += complex(sb.re[k], sb.im[k]) * d.rot[k][j]
 		}
 	case j%256 == 0:
-		for k := range 8 {
+		for k := range nBins {
 			var w complex128
 			for i := windowSubBlocks - 1; i >= 0; i-- {
 				o := &d.ring[(j-windowSubBlocks+1+int64(i))&(ringSize-1)]
@@ -450,7 +450,7 @@ func (d *Detector) slide(j int64) {
 		}
 	default:
 		old := &d.ring[(j-windowSubBlocks)&(ringSize-1)]
-		for k := range 8 {
+		for k := range nBins {
 			r := d.rot[k][1]
 			w := (d.win[k] - complex(old.re[k], old.im[k])) * complex(real(r), -imag(r))
 			d.win[k] = w + complex(sb.re[k], sb.im[k])*d.rot[k][windowSubBlocks-1]
@@ -552,15 +552,6 @@ func (d *Detector) analyze(j int64) int {
 	d.dialOn = false
 	if 2*(p[lo]+p[hi]) < minKeyShare*total {
 		return -1 // too weak even over the strongest dial tone
-	}
-	for k := 8; k < nBins; k++ {
-		var w complex128
-		for i := windowSubBlocks - 1; i >= 0; i-- {
-			i := j - windowSubBlocks + 1 + int64(i)
-			sb := &d.ring[i&(ringSize-1)]
-			w = w*d.rot[k][1] + complex(sb.re[k], sb.im[k])
-		}
-		p[k] = real(w)*real(w) + imag(w)*imag(w)
 	}
 	dial := 2 * (p[8] + p[9])
 	balanced := p[8] < 4*p[9] && p[9] < 4*p[8]
