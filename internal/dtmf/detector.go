@@ -180,9 +180,9 @@ const (
 	minKeyShare = 0.1
 	// probeBelow is how much weaker (as a power ratio, 16 dB) than the two
 	// key tones together the harmonic probes must be on average over a
-	// press, probeHard (13 dB) in every window; see harmonic.
+	// press, probeHard (15 dB) in every window; see harmonic.
 	probeBelow = 40
-	probeHard  = 20
+	probeHard  = 30
 	// probeClear is how far, in Hz, a probe must be from a tone.
 	probeClear = 150
 	// clipLevel is the sample magnitude from which a window counts as
