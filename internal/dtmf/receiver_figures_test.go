@@ -1,7 +1,6 @@
 package dtmf
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -78,7 +77,7 @@ func noiseSignal(snr float64) (*signal, string) {
 	return s.noiseSNR(-4, -4, snr), want
 }
 
-// noiseSNR sweeps the S/N down from 20 dB and returns the lowest S/N at
+// lowestSNR sweeps the S/N down from 20 dB and returns the lowest S/N at
 // which all 100 presses, and nothing else, were found.
 func lowestSNR(det keyDetector) float64 {
 	lowest := 21.0
@@ -108,5 +107,3 @@ func TestReceiverFigures(t *testing.T) {
 		t.Errorf("S/N for 100/100 keys %.0f dB, want %d dB or less", snr, goalSNR)
 	}
 }
-
-var _ = fmt.Sprint
