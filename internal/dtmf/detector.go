@@ -350,7 +350,7 @@ func NewDetector(cfg Config) *Detector {
 	// |W|² ≤ n·energy (Cauchy-Schwarz), so a quieter window cannot pass.
 	d.minWinEnergy = d.minW2 / nf
 	d.edgeRatio = cfg.MinToneRatio - edgeAllowance
-	d.preRatio = 0.35 * d.edgeRatio
+	d.preRatio = 0.7 * d.edgeRatio
 	d.twistUp = math.Pow(10, cfg.ReverseTwist/10)
 	d.twistDown = math.Pow(10, -cfg.NormalTwist/10)
 	d.minDur = int64(cfg.MinDuration) * int64(cfg.SampleRate) / int64(time.Second)
