@@ -465,6 +465,15 @@ func (d *Detector) slide(j int64) {
 func (d *Detector) transform(x []int16, sb *subBlock) {
 	// The loops run two samples per turn, so the states swap roles instead
 	// of being copied; an odd sub-block length starts with one lone sample.
+	if haveGoertzel12 && len(x)%2 == 0 {
+		var st [25]float64
+		goertzel12(&x[0], len(x), &d.coef, &st)
+		for k := range nBins {
+			d.goertzelOut(sb, k, st[k], st[12+k])
+		}
+		sb.energy = int64(st[24])
+		return
+	}
 	f := d.fbuf[:len(x)]
 	var e int64
 	for i, v := range x {
@@ -472,14 +481,6 @@ func (d *Detector) transform(x []int16, sb *subBlock) {
 		f[i] = float64(v)
 	}
 	sb.energy = e
-	if haveGoertzel12 && len(f)%2 == 0 {
-		var st [24]float64
-		goertzel12(&f[0], len(f), &d.coef, &st)
-		for k := range nBins {
-			d.goertzelOut(sb, k, st[k], st[12+k])
-		}
-		return
-	}
 	odd := len(f) & 1
 	fs := f[odd:]
 	for g := 0; g < 8; g += 4 {

@@ -7,7 +7,9 @@ var haveGoertzel12 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // goertzel12 runs twelve Goertzel filters (coefficients 2cos(ω)) over the
 // n samples at x (n even), four per 256-bit register, and stores the last
-// state of each filter in out[0:12] and the one before it in out[12:24].
+// state of each filter in out[0:12], the one before it in out[12:24] and
+// the samples' sum of squares in out[24] (exact: at most 2^35 for the
+// sub-block lengths used).
 //
 //go:noescape
-func goertzel12(x *float64, n int, coef *[12]float64, out *[24]float64)
+func goertzel12(x *int16, n int, coef *[12]float64, out *[25]float64)

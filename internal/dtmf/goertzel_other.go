@@ -4,6 +4,6 @@ package dtmf
 
 var haveGoertzel12 = false
 
-func goertzel12(x *float64, n int, coef *[12]float64, out *[24]float64) {
+func goertzel12(x *int16, n int, coef *[12]float64, out *[25]float64) {
 	panic("dtmf: goertzel12 needs amd64")
 }

@@ -24,6 +24,9 @@ func TestTransformPaths(t *testing.T) {
 		haveGoertzel12 = false
 		d.transform(x, &slow)
 		haveGoertzel12 = true
+		if fast.energy != slow.energy {
+			t.Fatalf("energy: kernel %d, loops %d", fast.energy, slow.energy)
+		}
 		for k := range nBins {
 			for _, p := range [][2]float64{{fast.re[k], slow.re[k]}, {fast.im[k], slow.im[k]}} {
 				if math.Abs(p[0]-p[1]) > 1e-9*(1+math.Abs(p[1])) {
