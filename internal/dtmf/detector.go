@@ -577,9 +577,15 @@ func (d *Detector) analyze(j int64) int {
 	if 2*(pl+ph) < d.edgeRatio*total {
 		return -1
 	}
-	hr := d.harmonic(j, pl+ph)
-	if hr*probeHard > 1 {
-		return -1
+	// A press already declared is not probed again: the probes guard the
+	// start of a press.
+	key := lo*4 + hi - 4
+	var hr float64
+	if !d.active || key != d.actKey {
+		hr = d.harmonic(j, pl+ph)
+		if hr*probeHard > 1 {
+			return -1
+		}
 	}
 	d.ratio[j&(ringSize-1)] = 2 * (pl + ph) / total
 	d.harm[j&(ringSize-1)] = hr
@@ -940,21 +946,28 @@ func (d *Detector) harmonic(j int64, pair float64) float64 {
 		d.probe[n] = 2 * math.Cos(2*math.Pi*f/rate)
 		n++
 	}
-	var s1, s2 [3]float64
+	if n == 0 {
+		return 0
+	}
+	// Three Goertzel filters in step (unused ones run on and are ignored).
+	c0, c1, c2 := d.probe[0], d.probe[1], d.probe[2]
+	var a1, a2, b1, b2, e1, e2 float64
 	for i := range windowSubBlocks {
 		for _, v := range d.raw[(j-windowSubBlocks+1+int64(i))&(ringSize-1)][:d.h] {
 			if v >= clipLevel || v <= -clipLevel {
 				return 0
 			}
 			x := float64(v)
-			for k := range n {
-				s1[k], s2[k] = x+d.probe[k]*s1[k]-s2[k], s1[k]
-			}
+			a1, a2 = x+c0*a1-a2, a1
+			b1, b2 = x+c1*b1-b2, b1
+			e1, e2 = x+c2*e1-e2, e1
 		}
 	}
+	st := [3][2]float64{{a1, a2}, {b1, b2}, {e1, e2}}
 	var worst float64
 	for k := range n {
-		pw := s1[k]*s1[k] + s2[k]*s2[k] - d.probe[k]*s1[k]*s2[k]
+		s1, s2 := st[k][0], st[k][1]
+		pw := s1*s1 + s2*s2 - d.probe[k]*s1*s2
 		worst = max(worst, pw/pair)
 	}
 	return worst
