@@ -56,7 +56,7 @@ func figureCases() []figureCase {
 			want:  allKeys, timed: true,
 		})
 	}
-	for i, lv := range []float64{-32, -35} {
+	for i, lv := range []float64{-47, -50} {
 		add(figureCase{
 			name: fmt.Sprintf("16 keys %.0f dBm0 too weak", lv), figure: "level",
 			build: seq(uint64(30+i), allKeys, tone{dur: 100 * ms, loDB: lv, hiDB: lv}, 60*ms),

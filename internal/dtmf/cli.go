@@ -1,6 +1,7 @@
 package dtmf
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -105,66 +106,67 @@ func cliDetect(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 
 	name := files[0]
-	w, err := cliReadWAV(name, stdin)
+	in, closeIn, err := cliOpen(name, stdin)
 	if err != nil {
 		return fmt.Errorf("dtmf detect: %w", err)
 	}
-	digits, err := DetectWAV(ctx, w)
+	defer closeIn()
+	out := bufio.NewWriter(stdout)
+	enc := json.NewEncoder(out)
+	var keys strings.Builder
+	var werr error
+	found := func(d Digit) {
+		keys.WriteString(d.Digit)
+		if werr != nil {
+			return
+		}
+		if *asJSON {
+			werr = enc.Encode(d)
+		} else {
+			_, werr = fmt.Fprintf(out, "%s  start %.3fs  duration %.3fs\n", d.Digit,
+				float64(d.StartMS)/1000, float64(d.DurationMS)/1000)
+		}
+	}
+	w, samples, err := DetectWAVStream(ctx, in, found)
+	if err == nil && werr == nil {
+		werr = out.Flush()
+	}
 	if err != nil {
 		return fmt.Errorf("dtmf detect: %s: %w", cliDisplayName(name), err)
 	}
-	enc := json.NewEncoder(stdout)
-	for _, d := range digits {
-		if *asJSON {
-			if err := enc.Encode(d); err != nil {
-				return fmt.Errorf("dtmf detect: writing output: %w", err)
-			}
-			continue
-		}
-		if _, err := fmt.Fprintf(stdout, "%s  start %.3fs  duration %.3fs\n", d.Digit,
-			float64(d.StartMS)/1000, float64(d.DurationMS)/1000); err != nil {
-			return fmt.Errorf("dtmf detect: writing output: %w", err)
-		}
+	if werr != nil {
+		return fmt.Errorf("dtmf detect: writing output: %w", werr)
 	}
-	keys := make([]string, len(digits))
-	for i, d := range digits {
-		keys[i] = d.Digit
-	}
-	summary := fmt.Sprintf("%d digits", len(digits))
-	if len(digits) == 1 {
+	n := keys.Len()
+	summary := fmt.Sprintf("%d digits", n)
+	if n == 1 {
 		summary = "1 digit"
 	}
-	if len(digits) > 0 {
-		summary += " (" + strings.Join(keys, "") + ")"
+	if n > 0 {
+		summary += " (" + keys.String() + ")"
 	}
-	fmt.Fprintf(stderr, "%s in %s: %.3f s, %s\n", summary, cliDisplayName(name), w.Duration().Seconds(), cliDescribe(w))
+	secs := float64(samples) / float64(w.SampleRate)
+	fmt.Fprintf(stderr, "%s in %s: %.3f s, %s\n", summary, cliDisplayName(name), secs, cliDescribe(w))
 	return nil
 }
 
-// cliReadWAV reads the named file, or stdin for "-"; errors name the file.
-func cliReadWAV(name string, stdin io.Reader) (*dsp.WAV, error) {
-	var r io.Reader
+// cliOpen opens the named file, or stdin for "-"; errors name the file.
+func cliOpen(name string, stdin io.Reader) (io.Reader, func(), error) {
 	if name == "-" {
 		if stdin == nil {
-			return nil, errors.New("stdin: no standard input")
+			return nil, nil, errors.New("stdin: no standard input")
 		}
-		r = stdin
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err // *PathError: "open NAME: no such file or directory"
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.IsDir() {
-			return nil, fmt.Errorf("%s: is a directory, not a WAV file", name)
-		}
-		r = f
+		return stdin, func() {}, nil
 	}
-	w, err := dsp.ReadWAV(r)
+	f, err := os.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cliDisplayName(name), err)
+		return nil, nil, err // *PathError: "open NAME: no such file or directory"
 	}
-	return w, nil
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: is a directory, not a WAV file", name)
+	}
+	return f, func() { f.Close() }, nil
 }
 
 func cliDisplayName(name string) string {

@@ -29,9 +29,38 @@ func TestCompareMultimon(t *testing.T) {
 	}
 	requireTools(t, "multimon-ng", "sox")
 	tmp := t.TempDir()
+	mmDet := func(pcm []int16) string { return multimonKeys(t, tmp, pcm) }
+	// spandsp's receiver, when scripts/dtmf-spandsp-rx.sh could build it.
+	spBin := os.Getenv("DTMF_SPANDSP")
+	spDet := func(pcm []int16) string { return spandspKeys(t, tmp, spBin, pcm) }
 	var b strings.Builder
-	fmt.Fprintf(&b, "| figure | case | expected | ours | multimon-ng |\n|---|---|---|---|---|\n")
-	oursPass, mmPass, n := 0, 0, 0
+
+	// The receiver sweeps of the table, with their goals.
+	fmt.Fprintf(&b, "| figure | ours | spandsp | multimon-ng | goal |\n|---|---|---|---|---|\n")
+	dr := func(det keyDetector) string {
+		lowest, r := dynamicRange(det)
+		if r <= 0 {
+			return "none"
+		}
+		return fmt.Sprintf("%d dB (+3 to %.0f dBm0)", r, lowest)
+	}
+	dial := func(det keyDetector) string { return sweepResult(dialToneRatio(det)) }
+	snr := func(det keyDetector) string { return sweepResult(lowestSNR(det)) }
+	sp := func(f func(keyDetector) string) string {
+		if spBin == "" {
+			return "not built"
+		}
+		return f(spDet)
+	}
+	fmt.Fprintf(&b, "| dynamic range (digit 1, both tones from +3 dBm0 down in 1 dB steps, 50 ms on/off) | %s | %s | %s | >= %d dB |\n",
+		dr(oursKeys), sp(dr), dr(mmDet), goalDynamicRange)
+	fmt.Fprintf(&b, "| lowest digit/dial-tone ratio still exact (16 digits at -15 dBm0, 350+440 Hz) | %s | %s | %s | <= %d dB |\n",
+		dial(oursKeys), sp(dial), dial(mmDet), goalDialTone)
+	fmt.Fprintf(&b, "| S/N for 100/100 detected (digit 1 at -4 dBm0, white noise) | %s | %s | %s | <= %d dB |\n\n",
+		snr(oursKeys), sp(snr), snr(mmDet), goalSNR)
+
+	fmt.Fprintf(&b, "| figure | case | expected | ours | spandsp | multimon-ng |\n|---|---|---|---|---|---|\n")
+	oursPass, spPass, mmPass, n := 0, 0, 0, 0
 	for _, c := range figureCases() {
 		sig := c.build()
 		pcm := sig.g711()
@@ -40,6 +69,14 @@ func TestCompareMultimon(t *testing.T) {
 		oursOK := ours == c.want && (!c.timed || timingOK(evs, sig.marks))
 		mm := multimonKeys(t, tmp, pcm)
 		mmOK := mm == c.want
+		spShown := "not built"
+		if spBin != "" {
+			k := spDet(pcm)
+			spShown = verdict(k == c.want, k, c.want)
+			if k == c.want {
+				spPass++
+			}
+		}
 		n++
 		if oursOK {
 			oursPass++
@@ -47,9 +84,9 @@ func TestCompareMultimon(t *testing.T) {
 		if mmOK {
 			mmPass++
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.figure, c.name, shown(c.want), verdict(oursOK, ours, c.want), verdict(mmOK, mm, c.want))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", c.figure, c.name, shown(c.want), verdict(oursOK, ours, c.want), spShown, verdict(mmOK, mm, c.want))
 	}
-	fmt.Fprintf(&b, "| **total** | %d cases | | **%d pass** | **%d pass** |\n", n, oursPass, mmPass)
+	fmt.Fprintf(&b, "| **total** | %d cases | | **%d pass** | **%d pass** | **%d pass** |\n", n, oursPass, spPass, mmPass)
 
 	// Talk-off: every key found is false.
 	fmt.Fprintf(&b, "\n| talk-off material | audio | ours: false keys | ours: per hour | multimon-ng: false keys | multimon-ng: per hour |\n|---|---|---|---|---|---|\n")
@@ -102,6 +139,34 @@ func TestCompareMultimon(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// sweepResult formats the end of a sweep; a value above the sweep's start
+// means the first step already failed.
+func sweepResult(db float64) string {
+	if db > 20 {
+		return "fails at +20 dB"
+	}
+	return fmt.Sprintf("%.0f dB", db)
+}
+
+// spandspKeys returns the keys spandsp's receiver (the test program built
+// by scripts/dtmf-spandsp-rx.sh) finds in 8 kHz pcm.
+func spandspKeys(t testing.TB, tmp, bin string, pcm []int16) string {
+	t.Helper()
+	in := filepath.Join(tmp, "sp8k.raw")
+	buf := make([]byte, 2*len(pcm))
+	for i, v := range pcm {
+		binary.LittleEndian.PutUint16(buf[2*i:], uint16(v))
+	}
+	if err := os.WriteFile(in, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, in).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", bin, err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // timingOK reports whether every press matches its mark within ±10 ms.

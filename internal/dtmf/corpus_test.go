@@ -20,7 +20,7 @@ import (
 // helps as little as possible) and passed through G.711 mu-law.
 
 // longTalkOff selects the long talk-off corpus (hours of speech plus every
-// music file found) for the measurements recorded in BENCH.md.
+// music file found) for the measurements recorded in BENCHMARKS.md.
 var longTalkOff = os.Getenv("DTMF_TALKOFF_LONG") != ""
 
 // clip is one piece of talk-off material, as 8 kHz PCM after G.711.

@@ -10,7 +10,7 @@ import (
 // uses about ten minutes of synthesised speech in four voices and the short
 // call-progress sounds found on the machine; DTMF_TALKOFF_LONG=1 uses 24
 // voices and the game music listed in corpus_test.go (install asc-music,
-// libsox-fmt-mp3 and drascula-music) for the per-hour figures in BENCH.md.
+// libsox-fmt-mp3 and drascula-music) for the per-hour figures in BENCHMARKS.md.
 
 // maxFalsePerHour is the talk-off bound the tests assert.
 const maxFalsePerHour = 5
