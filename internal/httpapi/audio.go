@@ -228,6 +228,7 @@ func audioWS(d Deps) http.HandlerFunc {
 		// A client that cannot take a frame for writeTimeout is cut off. One
 		// timer per connection, re-armed per frame, costs nothing per frame
 		// (a context per frame would allocate on the audio path).
+		frameCtx := context.WithoutCancel(ctx)
 		watchdog := time.AfterFunc(time.Hour, func() { c.CloseNow() })
 		watchdog.Stop()
 		defer watchdog.Stop()
@@ -239,7 +240,10 @@ func audioWS(d Deps) http.HandlerFunc {
 					continue
 				}
 				watchdog.Reset(writeTimeout)
-				err := c.Write(ctx, websocket.MessageBinary, ch.Data)
+				// No Done channel: a cancellable context makes the library
+				// register an AfterFunc (two allocations) per frame; the
+				// watchdog bounds the write instead.
+				err := c.Write(frameCtx, websocket.MessageBinary, ch.Data)
 				watchdog.Stop()
 				captured := ch.Captured
 				st.Listener.Release(ch)
