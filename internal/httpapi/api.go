@@ -56,6 +56,8 @@ type Deps struct {
 	Metrics http.Handler
 	// AuthDisabled is reported in /status when no API token is configured.
 	AuthDisabled bool
+	// TLS says the listeners serve TLS: ws_url is wss://.
+	TLS bool
 }
 
 // NewREST returns the REST API handler (port 8000).
@@ -119,7 +121,11 @@ func (d Deps) wsURL(host string) string {
 	if h == "" {
 		h = "localhost"
 	}
-	return "ws://" + net.JoinHostPort(h, strconv.Itoa(d.WSPort))
+	scheme := "ws://"
+	if d.TLS {
+		scheme = "wss://"
+	}
+	return scheme + net.JoinHostPort(h, strconv.Itoa(d.WSPort))
 }
 
 func (d Deps) wsAcceptOptions() *websocket.AcceptOptions {
