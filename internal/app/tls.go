@@ -48,4 +48,3 @@ func (a *App) scheme() string {
 	}
 	return "http"
 }
-
