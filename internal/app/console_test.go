@@ -273,6 +273,27 @@ func consoleFlow(t *testing.T, s *testServer, b *browser, shot bool) {
 	t.Logf("listening: %v dBFS, %v Hz, page rate %v Hz, stream rate %v Hz", b.attrFloat("level-in-phone1", "dbfs"),
 		b.attrFloat("level-in-phone1", "hz"), ctxRate, b.attrFloat("level-in-phone1", "streamRate"))
 
+	// Loopback, as the server sees it.
+	lineHas := func(what, js string) {
+		b.do(chromedp.Evaluate[chromedp.Void](`window.__check = null; (() => { const tk = sessionStorage.getItem('sipphone-token');
+			fetch('/lines/phone1', {headers: tk ? {Authorization: 'Bearer ' + tk} : {}}).then(r => r.json()).then(l => window.__check = !!(` + js + `)) })()`))
+		b.waitJS(what, `window.__check === true`)
+	}
+	b.click("loopback-phone1")
+	lineHas("loopback on", "l.call.media.loopback")
+	b.click("loopback-phone1")
+	lineHas("loopback off", "!l.call.media.loopback")
+
+	// Play a WAV file picked from disk.
+	tone := make([]int16, 8000/2)
+	dsp.Tone(tone, 8000, 500, -10, nil)
+	var wav bytes.Buffer
+	dsp.WriteWAV(&wav, 8000, tone)
+	wavPath := filepath.Join(t.TempDir(), "chime.wav")
+	os.WriteFile(wavPath, wav.Bytes(), 0o644)
+	b.do(chromedp.SetUploadFiles(chromedp.CSS(testid("play-phone1")), []string{wavPath}))
+	b.waitJS("playback_done in the timeline", q("events")+`.querySelector(':scope > [data-type="playback_done"]')`)
+
 	// Talk: the fake microphone's 700 Hz reaches the phone's earpiece.
 	b.click("talk-phone1")
 	b.waitJS("the microphone level", q("level-out-phone1")+`.dataset.dbfs > -40`)

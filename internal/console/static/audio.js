@@ -136,14 +136,20 @@ export class Listener {
         next += buf.duration;
       };
     }
-    this.ws.onclose = () => this.finish('closed');
+    this.ws.onclose = () => this.finish(this.stopping ? 'stopped' : 'closed');
   }
 
   stopStream() {
-    if (this.stream) request('POST', '/audio/stop', { stream_id: this.stream.stream_id }).catch(() => {});
+    if (!this.stream) return Promise.resolve();
+    return request('POST', '/audio/stop', { stream_id: this.stream.stream_id }).catch(() => {});
   }
 
-  stop() { this.stopStream(); this.finish('stopped'); }
+  // stop asks the server to stop the stream (it then closes the socket),
+  // so the stream ends as "stopped" rather than "client_gone".
+  stop() {
+    this.stopping = true;
+    this.stopStream().finally(() => this.finish('stopped'));
+  }
 
   finish(reason) {
     if (this.done) return;
@@ -192,12 +198,13 @@ export class Talker {
       if (++frames % 10 === 0) this.onLevel({ dbfs: e.data.dbfs });
     };
     this.ws.onmessage = () => {};
-    this.ws.onclose = () => this.finish('closed');
+    this.ws.onclose = () => this.finish(this.stopping ? 'stopped' : 'closed');
   }
 
   stop() {
-    if (this.stream) request('POST', '/audio/stop', { stream_id: this.stream.stream_id }).catch(() => {});
-    this.finish('stopped');
+    this.stopping = true;
+    if (!this.stream) { this.finish('stopped'); return; }
+    request('POST', '/audio/stop', { stream_id: this.stream.stream_id }).catch(() => {}).finally(() => this.finish('stopped'));
   }
 
   finish(reason) {
