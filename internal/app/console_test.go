@@ -49,7 +49,7 @@ func startBrowser(t *testing.T, mic string, extra ...chromedp.ExecAllocatorOptio
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-audio-capture", mic),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(1280, 1000),
 	}, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
@@ -349,11 +349,13 @@ func TestConsole(t *testing.T) {
 
 // screenshot writes docs/console.png: the console during a call.
 func screenshot(t *testing.T, b *browser) {
-	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join("..", "..", "docs", "console.png"), png, 0o644); err != nil {
+	dir := filepath.Join("..", "..", "docs")
+	os.MkdirAll(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "console.png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -160,7 +160,7 @@ function renderLine(st) {
   v.root.dataset.state = state;
   v.root.dataset.registered = String(!!st.registered);
   v.name.textContent = st.display_name || st.id;
-  v.id.textContent = st.display_name ? `${st.id} · ${st.user}` : st.user;
+  v.id.textContent = [st.display_name ? st.id : '', st.user !== st.id ? 'user ' + st.user : ''].filter(Boolean).join(' · ');
   v.label.textContent = STATE_WORDS[state] || state;
   const r = st.registration;
   if (st.registered) {
