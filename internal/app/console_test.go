@@ -418,10 +418,17 @@ func TestConsolePlainHTTPFromAnotherHost(t *testing.T) {
 		t.Fatal("plain HTTP to another host is a secure context: the test does not test what it should")
 	}
 	b.waitJS("the HTTPS note", `!`+q("secure-note")+`.hidden && `+q("secure-note")+`.textContent.includes('HTTPS')`)
+	// A phone's screen: nothing wider than the viewport.
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	if w := eval[int](b, `document.documentElement.scrollWidth`); w > 390 {
+		t.Fatalf("page is %d px wide on a 390 px screen", w)
+	}
 	ph, _ := consolePhone(t, s.sipAddr(), "auto")
 	b.waitState("phone1", "on_hook")
-	s.ring("")
+	// By keyboard: type a caller name and press Enter to ring.
+	b.do(chromedp.Focus(chromedp.CSS(testid("caller-name-phone1"))), chromedp.KeyEvent("Gate\r"))
 	b.waitState("phone1", "off_hook")
+	ph.waitOutput(`From: "Gate"`)
 	if !eval[bool](b, q("talk-phone1")+`.disabled`) || !strings.Contains(eval[string](b, q("talk-note-phone1")+`.textContent`), "HTTPS") {
 		t.Fatal("talk is offered, or not explained, without a secure context")
 	}
