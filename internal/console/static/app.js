@@ -181,7 +181,8 @@ function renderLine(st) {
     v.call.textContent = `${c.direction === 'from_phone' ? 'from the phone' : 'to the phone'} · ${fmtDuration((Date.now() - since) / 1000)}${c.codec ? ' · ' + c.codec : ''}`;
     const m = c.media;
     v.rtp.textContent = m ? `loss ${m.rtp.lost} · jitter ${m.rtp.jitter_ms.toFixed(1)} ms · in ${m.rtp.packets_received} / out ${m.rtp.packets_sent} pkts` : '—';
-    v.loopback.checked = !!(m && m.loopback);
+    // A refresh read before a toggle took effect must not undo it.
+    if (!(v.loopbackHeld > Date.now())) v.loopback.checked = !!(m && m.loopback);
   } else if (st.ring) {
     delete v.call.dataset.since;
     const cid = st.ring.caller_id;
@@ -289,7 +290,13 @@ function wireLine(id, v) {
   });
   v.stopRing.addEventListener('click', () => act(id, 'Stop ring', () => api('DELETE', path + '/ring')));
   v.hangup.addEventListener('click', () => act(id, 'Hang up', () => api('POST', path + '/hangup')));
-  v.loopback.addEventListener('change', () => act(id, 'Loopback', () => api('POST', path + '/loopback', { enabled: v.loopback.checked })));
+  v.loopback.addEventListener('change', () => {
+    v.loopbackHeld = Date.now() + 60000;
+    act(id, 'Loopback', async () => {
+      const r = await api('POST', path + '/loopback', { enabled: v.loopback.checked });
+      v.loopback.checked = r.loopback;
+    }).finally(() => { v.loopbackHeld = Date.now() + 1500; });
+  });
   v.play.addEventListener('change', () => {
     const f = v.play.files[0];
     if (!f) return;
