@@ -341,6 +341,12 @@ func TestConsole(t *testing.T) {
 	b.click("tab-diagnostics")
 	b.waitJS("SIP messages", q("sip-messages")+`.textContent.includes('REGISTER')`)
 	b.waitJS("the page's event socket", q("ws-clients")+`.textContent.includes('events')`)
+	// The trace toggle reaches the server.
+	b.click("sip-trace")
+	b.do(chromedp.Evaluate[chromedp.Void](`window.__trace = null; window.__poll = setInterval(() =>
+		fetch('/diagnostics').then(r => r.json()).then(d => window.__trace = d.sip_tracing), 100)`))
+	b.waitJS("SIP tracing on", `window.__trace === true`)
+	b.do(chromedp.Evaluate[chromedp.Void](`clearInterval(window.__poll)`))
 
 	if errs := b.errors(); len(errs) > 0 {
 		t.Fatalf("console errors:\n%s", strings.Join(errs, "\n"))
