@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/sip-phone-api/sipphone/internal/config"
@@ -330,12 +331,33 @@ func consoleFlow(t *testing.T, s *testServer, b *browser, shot bool) {
 func TestConsole(t *testing.T) {
 	s := startServer(t, consoleLines, "")
 	b := startBrowser(t, micWAV(t, 700))
+	// Keep the page's WebSockets reachable, to cut the event stream later.
+	if _, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__sockets = []; const WS = window.WebSocket;
+			window.WebSocket = class extends WS { constructor(...a) { super(...a); window.__sockets.push(this); } };`}); err != nil {
+		t.Fatal(err)
+	}
 	b.do(chromedp.Navigate(s.url("/console")))
 	b.waitJS("the page started", `document.body.dataset.ready === 'true'`)
 	if v := eval[bool](b, q("token-dialog")+`.open`); v {
 		t.Fatal("token prompt shown on a server without tokens")
 	}
 	consoleFlow(t, s, b, true)
+
+	// The event stream drops; what happens meanwhile arrives after the
+	// reconnect with ?since=, once.
+	b.do(chromedp.Evaluate[chromedp.Void](`window.__sockets.filter(s => new URL(s.url).pathname === '/ws').forEach(s => s.close())`))
+	s.ring(`{"caller_id":{"name":"Meanwhile"}}`)
+	b.waitState("phone1", "ringing")
+	b.waitJS("a reconnect with since", `window.__sockets.some(s => new URL(s.url).pathname === '/ws' && new URL(s.url).searchParams.has('since'))`)
+	b.waitJS("the missed ring_start", q("events")+`.querySelectorAll(':scope > [data-type="ring_start"]').length === 3`)
+	if code := s.do("DELETE", "/lines/phone1/ring", "", nil); code != 202 {
+		t.Fatalf("DELETE ring = %d", code)
+	}
+	b.waitState("phone1", "on_hook")
+	if n := eval[int](b, q("events")+`.querySelectorAll(':scope > [data-type="ring_start"]').length`); n != 3 {
+		t.Fatalf("%d ring_start events after the reconnect, want 3 (one missed and replayed once)", n)
+	}
 
 	// Diagnostics: recent SIP messages and this page's WebSocket.
 	b.click("tab-diagnostics")
