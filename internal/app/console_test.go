@@ -239,6 +239,8 @@ const consoleLines = "lines: [{id: phone1, user: phone1, display_name: Kitchen},
 func consoleFlow(t *testing.T, s *testServer, b *browser, shot bool) {
 	b.waitState("phone1", "unregistered")
 	b.waitState("phone2", "unregistered")
+	// The timeline shows events from the moment the page is live.
+	b.waitJS("the event stream", q("connection")+`.dataset.state === 'open'`)
 	ph, rec := consolePhone(t, s.sipAddr(), "manual")
 	t.Logf("registered shown after %v", b.waitState("phone1", "on_hook"))
 
