@@ -166,10 +166,13 @@ func (b *browser) waitState(line, state string) time.Duration {
 	return b.waitJS("line "+line+" "+state, q("line-"+line)+`?.dataset.state === '`+state+`'`)
 }
 
+// click presses a control by keyboard (focus, then space), as a user
+// without a mouse does; a mouse click could miss a button while the card's
+// layout changes under it.
 func (b *browser) click(id string) {
 	b.t.Helper()
 	b.waitJS(id+" enabled", q(id)+` && !`+q(id)+`.disabled`)
-	b.do(chromedp.Click(chromedp.CSS(testid(id))))
+	b.do(chromedp.Focus(chromedp.CSS(testid(id))), chromedp.KeyEvent(" "))
 }
 
 // attrFloat reads a numeric data attribute.
