@@ -201,25 +201,32 @@ func (a *App) Start() (err error) {
 		}
 	}
 	deps.WSPort = a.WSAddr().(*net.TCPAddr).Port
+	if err := a.listenTLS(); err != nil {
+		return err
+	}
+	deps.TLS = a.cfg.Server.TLS.Enabled()
 	restH := auth.Wrap(httpapi.NewREST(deps))
 	wsH := auth.Wrap(httpapi.NewWS(deps))
-	if shared {
-		mux := http.NewServeMux()
-		mux.Handle("/ws", wsH)
-		mux.Handle("/audio/", wsH)
-		mux.Handle("/", restH)
-		restH = mux
-	} else {
-		a.ws = &http.Server{Handler: wsH, ReadHeaderTimeout: 10 * time.Second}
+	// The WebSocket endpoints are served on the REST port too, so a page
+	// served there (the console) reaches them on its own origin.
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", wsH)
+	mux.Handle("GET /audio/{id}", wsH)
+	mux.Handle("/", restH)
+	restH = mux
+	errLog := slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelDebug)
+	if !shared {
+		a.ws = &http.Server{Handler: wsH, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 		a.serve(a.ws, a.wsLn)
 	}
-	a.rest = &http.Server{Handler: restH, ReadHeaderTimeout: 10 * time.Second}
+	a.rest = &http.Server{Handler: restH, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	a.serve(a.rest, a.restLn)
 	if iv := time.Duration(a.cfg.Audio.LevelEvents); iv > 0 {
 		a.wg.Add(1)
 		go a.levelEvents(iv)
 	}
 	a.log.Info("sipphone started", "version", a.version, "sip", a.SIP.UDPAddr(), "rest", a.restLn.Addr(), "websocket", a.WSAddr(),
+		"console", a.scheme()+"://"+a.restLn.Addr().String()+"/console",
 		"config", a.cfg.Source, "state_file", a.cfg.Server.StateFile)
 	return nil
 }

@@ -52,6 +52,13 @@ logging:
 // file may be shared between servers to test restarts.
 func startServer(t *testing.T, extra, stateFile string) *testServer {
 	t.Helper()
+	return startServerWith(t, extra, stateFile, nil)
+}
+
+// startServerWith is startServer with a last change of the parsed
+// configuration (for keys baseYAML already holds, such as server.*).
+func startServerWith(t *testing.T, extra, stateFile string, change func(*config.Config)) *testServer {
+	t.Helper()
 	if stateFile == "" {
 		stateFile = filepath.Join(t.TempDir(), "state.json")
 	}
@@ -64,6 +71,12 @@ func startServer(t *testing.T, extra, stateFile string) *testServer {
 	ports := map[string]string{"RTP_PORT_MIN": strconv.Itoa(base), "RTP_PORT_MAX": strconv.Itoa(base + 99)}
 	if err := cfg.ApplyEnv(func(k string) string { return ports[k] }); err != nil {
 		t.Fatal(err)
+	}
+	if change != nil {
+		change(cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("config: %v", err)
+		}
 	}
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

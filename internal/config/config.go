@@ -75,6 +75,8 @@ type Server struct {
 	StateFile string `yaml:"state_file"`
 	// ShutdownTimeout bounds a graceful shutdown. Default 5s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// TLS serves the REST and WebSocket listeners over HTTPS (see [TLS]).
+	TLS TLS `yaml:"tls"`
 }
 
 // EffectiveSIPHost returns the SIP listen address: SIPHost, or Host when

@@ -54,6 +54,7 @@ func (e *Error) Error() string {
 func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.server()
+	v.tls()
 	v.ht802()
 	v.audio()
 	v.logging()

@@ -74,6 +74,8 @@ type Deps struct {
 	AuthDisabled bool
 	// Bots are the voice-bot bridges; nil serves no /lines/{id}/connect.
 	Bots *bot.Manager
+	// TLS says the listeners serve TLS: ws_url is wss://.
+	TLS bool
 }
 
 // NewREST returns the REST API handler (port 8000).
@@ -147,7 +149,11 @@ func (d Deps) wsURL(host string) string {
 	if h == "" {
 		h = "localhost"
 	}
-	return "ws://" + net.JoinHostPort(h, strconv.Itoa(d.WSPort))
+	scheme := "ws://"
+	if d.TLS {
+		scheme = "wss://"
+	}
+	return scheme + net.JoinHostPort(h, strconv.Itoa(d.WSPort))
 }
 
 func (d Deps) wsAcceptOptions() *websocket.AcceptOptions {

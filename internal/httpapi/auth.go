@@ -55,14 +55,15 @@ func (a *Authenticator) check(presented string) (string, bool) {
 }
 
 // public reports whether a path is served without a token: the health
-// checks, and the API's own documentation (it describes the API, it
-// reveals nothing about the house).
+// checks, the API's own documentation (it describes the API, it reveals
+// nothing about the house) and the console's static files (the page asks
+// for the token itself).
 func public(path string) bool {
 	switch path {
-	case "/healthz", "/readyz", "/openapi.json", "/openapi.yaml", "/docs":
+	case "/healthz", "/readyz", "/openapi.json", "/openapi.yaml", "/docs", "/console":
 		return true
 	}
-	return strings.HasPrefix(path, "/docs/")
+	return strings.HasPrefix(path, "/docs/") || strings.HasPrefix(path, "/console/")
 }
 
 // Wrap requires a token on every path except the public ones. WebSocket

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/bot"
+	"github.com/sip-phone-api/sipphone/internal/console"
 	"github.com/sip-phone-api/sipphone/internal/webdocs"
 )
 
@@ -33,6 +34,7 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 	docs := webdocs.Handler("openapi.json")
 	mux.Handle("GET /docs", docs)
 	mux.Handle("GET /docs/", docs)
+	mux.Handle("GET /console/", console.Handler()) // the web console; "GET /console" redirects here
 	if d.Metrics != nil {
 		mux.Handle("GET /metrics", d.Metrics)
 	}
