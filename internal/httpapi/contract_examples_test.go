@@ -111,7 +111,7 @@ func TestContractExamples(t *testing.T) {
 			for code, r := range op.Responses {
 				if code[0] == '2' {
 					ok2xx = true
-					if len(r.Content) == 0 {
+					if len(r.Content) == 0 && code != "204" {
 						t.Errorf("%s: %s answer has no content to exemplify", name, code)
 					}
 				}
