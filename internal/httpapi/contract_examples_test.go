@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -171,6 +172,8 @@ func TestWebSocketSchemas(t *testing.T) {
 		WS struct {
 			Channels map[string]map[string]any `json:"channels"`
 			Schemas  map[string]struct {
+				Examples      []json.RawMessage `json:"examples"`
+				OneOf         []any             `json:"oneOf"`
 				Discriminator *struct {
 					Mapping map[string]string `json:"mapping"`
 				} `json:"discriminator"`
@@ -197,6 +200,28 @@ func TestWebSocketSchemas(t *testing.T) {
 	sort.Strings(want)
 	if !slices.Equal(mapped, want) {
 		t.Fatalf("event types with a schema %v, want %v", mapped, want)
+	}
+
+	// Every message schema has an example that it accepts.
+	inDoc, err := contractcheck.New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, sch := range doc.WS.Schemas {
+		if sch.OneOf != nil {
+			continue // a union: its members have the examples
+		}
+		if len(sch.Examples) == 0 {
+			t.Errorf("x-websockets schema %s has no example", name)
+		}
+		for _, ex := range sch.Examples {
+			if err := inDoc.Validate("#/x-websockets/schemas/"+name, ex); err != nil {
+				t.Errorf("x-websockets schema %s example: %v", name, err)
+			}
+			if err := inDoc.Validate("#/x-websockets/schemas/"+name, bytes.Replace(ex, []byte(`"type":"`), []byte(`"type":"x`), 1)); err == nil {
+				t.Errorf("x-websockets schema %s accepts its example with another type", name)
+			}
+		}
 	}
 
 	srv := httptest.NewServer(WebSocketSchemaHandler(newTestOpenAPI(t)))

@@ -37,45 +37,46 @@ const (
 type eventDoc struct {
 	typ, schema, description string
 	required, optional       []string
+	example                  string // JSON
 }
 
 var eventDocs = []eventDoc{
 	{sipphone.EventState, "EventState", "Sent first to every client connecting without ?since=: the state of every line. Its seq is the last event's, so ?since=seq resumes right after it.",
-		nil, []string{"lines"}},
+		nil, []string{"lines"}, `{"type":"state","seq":41,"timestamp":"2026-06-01T18:30:00.000Z","lines":[{"id":"kitchen","user":"phone1","registered":true,"state":"on_hook","off_hook":false,"audio_streaming":false}]}`},
 	{sipphone.EventGap, "EventGap", "With ?since=SEQ, when the server no longer holds some of the events after SEQ (replay buffer exceeded, or a restart): events with seq from..to are lost; fetch GET /status.",
-		[]string{"from", "to"}, nil},
+		[]string{"from", "to"}, nil, `{"type":"gap","seq":1200,"timestamp":"2026-06-01T18:30:00.000Z","from":42,"to":175}`},
 	{sipphone.EventRegistered, "EventRegistered", "A line registered (a new binding, not a refresh).",
-		[]string{"line", "contact"}, []string{"user_agent"}},
+		[]string{"line", "contact"}, []string{"user_agent"}, `{"type":"registered","line":"kitchen","seq":42,"timestamp":"2026-06-01T18:30:00.000Z","contact":"sip:phone1@192.168.1.40:5060","user_agent":"Grandstream HT802 1.0.53.2"}`},
 	{sipphone.EventUnregistered, "EventUnregistered", "A line's registration was removed or expired.",
-		[]string{"line", "reason"}, nil},
+		[]string{"line", "reason"}, nil, `{"type":"unregistered","line":"kitchen","seq":43,"timestamp":"2026-06-01T18:30:00.000Z","reason":"expired"}`},
 	{sipphone.EventOffHook, "EventOffHook", "A call is up: the handset was lifted (direction from_phone) or a ring was answered (direction to_phone, answered true, with the ring_id).",
-		[]string{"line", "call_id", "direction"}, []string{"ring_id", "answered"}},
+		[]string{"line", "call_id", "direction"}, []string{"ring_id", "answered"}, `{"type":"off_hook","line":"kitchen","seq":47,"timestamp":"2026-06-01T18:30:00.000Z","call_id":"3f2a9c1e@sipphone","ring_id":"r12","answered":true,"direction":"to_phone"}`},
 	{sipphone.EventOnHook, "EventOnHook", "The call ended by the phone (reason bye, cancel) or for lack of RTP (rtp_timeout); the handset is down.",
-		[]string{"line", "call_id", "reason"}, nil},
+		[]string{"line", "call_id", "reason"}, nil, `{"type":"on_hook","line":"kitchen","seq":52,"timestamp":"2026-06-01T18:30:00.000Z","call_id":"3f2a9c1e@sipphone","reason":"bye"}`},
 	{sipphone.EventHangup, "EventHangup", "The server ended the call (reason api, shutdown); the line's hook state is unknown until the next SIP event.",
-		[]string{"line", "call_id", "reason"}, nil},
+		[]string{"line", "call_id", "reason"}, nil, `{"type":"hangup","line":"kitchen","seq":52,"timestamp":"2026-06-01T18:30:00.000Z","call_id":"3f2a9c1e@sipphone","reason":"api"}`},
 	{sipphone.EventRingStart, "EventRingStart", "The INVITE of a ring left for the phone.",
-		[]string{"line", "ring_id", "call_id"}, []string{"caller_id", "pattern"}},
+		[]string{"line", "ring_id", "call_id"}, []string{"caller_id", "pattern"}, `{"type":"ring_start","line":"kitchen","seq":44,"timestamp":"2026-06-01T18:30:00.000Z","ring_id":"r12","call_id":"3f2a9c1e@sipphone","caller_id":{"name":"Front door","number":"100"},"pattern":"ring2"}`},
 	{sipphone.EventRingProgress, "EventRingProgress", "The phone answered 180 Ringing: it is really ringing.",
-		[]string{"line", "ring_id", "call_id"}, nil},
+		[]string{"line", "ring_id", "call_id"}, nil, `{"type":"ring_progress","line":"kitchen","seq":45,"timestamp":"2026-06-01T18:30:00.000Z","ring_id":"r12","call_id":"3f2a9c1e@sipphone"}`},
 	{sipphone.EventRingStop, "EventRingStop", "A ring ended; reason says how, detail gives the SIP status when there is one.",
-		[]string{"line", "ring_id", "reason"}, []string{"call_id", "detail"}},
+		[]string{"line", "ring_id", "reason"}, []string{"call_id", "detail"}, `{"type":"ring_stop","line":"kitchen","seq":46,"timestamp":"2026-06-01T18:30:00.000Z","ring_id":"r12","call_id":"3f2a9c1e@sipphone","reason":"timeout","detail":"480 Temporarily Unavailable"}`},
 	{sipphone.EventDialed, "EventDialed", "The number dialed on the phone, when it is not the auto-dial target.",
-		[]string{"line", "call_id", "number"}, nil},
+		[]string{"line", "call_id", "number"}, nil, `{"type":"dialed","line":"kitchen","seq":48,"timestamp":"2026-06-01T18:30:00.000Z","call_id":"8d1e@192.168.1.40","number":"123"}`},
 	{sipphone.EventDTMF, "EventDTMF", "A key press ended (one event per press, whichever way it arrived).",
-		[]string{"line", "call_id", "digit", "method", "duration_ms"}, nil},
+		[]string{"line", "call_id", "digit", "method", "duration_ms"}, nil, `{"type":"dtmf","line":"kitchen","seq":49,"timestamp":"2026-06-01T18:30:00.000Z","call_id":"3f2a9c1e@sipphone","digit":"5","method":"rfc4733","duration_ms":120}`},
 	{sipphone.EventDTMFStart, "EventDTMFStart", "A key went down (RFC 4733 and in-band only; dtmf follows when it is released).",
-		[]string{"line", "call_id", "digit", "method"}, nil},
+		[]string{"line", "call_id", "digit", "method"}, nil, `{"type":"dtmf_start","line":"kitchen","seq":48,"timestamp":"2026-06-01T18:30:00.000Z","call_id":"3f2a9c1e@sipphone","digit":"5","method":"rfc4733"}`},
 	{sipphone.EventFlash, "EventFlash", "A hook flash.",
-		[]string{"line", "call_id", "method"}, nil},
+		[]string{"line", "call_id", "method"}, nil, `{"type":"flash","line":"kitchen","seq":50,"timestamp":"2026-06-01T18:30:00.000Z","call_id":"3f2a9c1e@sipphone","method":"rfc4733"}`},
 	{sipphone.EventAudioStart, "EventAudioStart", "An audio stream (POST /audio/start) was attached to the line's call.",
-		[]string{"line", "stream_id", "call_id", "direction", "format", "sample_rate"}, nil},
+		[]string{"line", "stream_id", "call_id", "direction", "format", "sample_rate"}, nil, `{"type":"audio_start","line":"kitchen","seq":51,"timestamp":"2026-06-01T18:30:00.000Z","stream_id":"s7","call_id":"3f2a9c1e@sipphone","direction":"both","format":"pcm16","sample_rate":16000}`},
 	{sipphone.EventAudioStop, "EventAudioStop", "An audio stream ended (reason stopped, call_ended, client_gone, not_connected).",
-		[]string{"line", "stream_id", "reason"}, nil},
+		[]string{"line", "stream_id", "reason"}, nil, `{"type":"audio_stop","line":"kitchen","seq":53,"timestamp":"2026-06-01T18:30:00.000Z","stream_id":"s7","reason":"call_ended"}`},
 	{sipphone.EventPlaybackDone, "EventPlaybackDone", "A WAV file (POST /lines/{id}/play) has been played (reason finished) or was cut short.",
-		[]string{"line", "playback_id", "reason"}, nil},
+		[]string{"line", "playback_id", "reason"}, nil, `{"type":"playback_done","line":"kitchen","seq":54,"timestamp":"2026-06-01T18:30:00.000Z","playback_id":"p3","reason":"finished"}`},
 	{sipphone.EventAudioLevel, "EventAudioLevel", "Audio levels of a call, every audio.level_events while it lasts (when configured).",
-		[]string{"line", "call_id", "level_in", "level_out"}, nil},
+		[]string{"line", "call_id", "level_in", "level_out"}, nil, `{"type":"audio_level","line":"kitchen","seq":55,"timestamp":"2026-06-01T18:30:00.000Z","call_id":"3f2a9c1e@sipphone","level_in":{"rms_dbfs":-28.5,"peak_dbfs":-12.1},"level_out":{"rms_dbfs":-120,"peak_dbfs":-120}}`},
 }
 
 func strSchema(desc string) *huma.Schema { return &huma.Schema{Type: "string", Description: desc} }
@@ -130,7 +131,7 @@ var ringReasons = []any{
 func eventSchema(d eventDoc, fields map[string]*huma.Schema) *huma.Schema {
 	s := &huma.Schema{Type: "object", Title: d.typ + " event", Description: d.description, AdditionalProperties: false,
 		Properties: map[string]*huma.Schema{"type": enumSchema("Event type", d.typ), "seq": fields["seq"], "timestamp": fields["timestamp"]},
-		Required:   append([]string{"type", "seq", "timestamp"}, d.required...)}
+		Required:   append([]string{"type", "seq", "timestamp"}, d.required...), Examples: []any{json.RawMessage(d.example)}}
 	for _, f := range append(append([]string{}, d.required...), d.optional...) {
 		s.Properties[f] = fields[f]
 	}
@@ -148,21 +149,22 @@ func eventSchema(d eventDoc, fields map[string]*huma.Schema) *huma.Schema {
 
 // audioMessages are the audio WebSocket's text messages.
 func audioMessages() map[string]*huma.Schema {
-	obj := func(title, desc string, props map[string]*huma.Schema, required ...string) *huma.Schema {
-		return &huma.Schema{Type: "object", Title: title, Description: desc, AdditionalProperties: false, Properties: props, Required: required}
+	obj := func(title, desc, example string, props map[string]*huma.Schema, required ...string) *huma.Schema {
+		return &huma.Schema{Type: "object", Title: title, Description: desc, AdditionalProperties: false, Properties: props, Required: required,
+			Examples: []any{json.RawMessage(example)}}
 	}
 	one := 1
 	maxName := maxMarkName
 	name := &huma.Schema{Type: "string", MinLength: &one, MaxLength: &maxName, Description: "The mark's name, echoed back"}
 	return map[string]*huma.Schema{
-		"AudioClear": obj("clear", "Client → server: drop the audio queued for the phone. Queued marks are answered with cleared true.",
+		"AudioClear": obj("clear", "Client → server: drop the audio queued for the phone. Queued marks are answered with cleared true.", `{"type":"clear"}`,
 			map[string]*huma.Schema{"type": enumSchema("", "clear")}, "type"),
-		"AudioMark": obj("mark", "Client → server: answer with a mark message of this name once the audio sent before it has been played.",
+		"AudioMark": obj("mark", "Client → server: answer with a mark message of this name once the audio sent before it has been played.", `{"type":"mark","name":"greeting-done"}`,
 			map[string]*huma.Schema{"type": enumSchema("", "mark"), "name": name}, "type", "name"),
-		"AudioMarkReached": obj("mark reached", "Server → client: the audio before the client's mark has been played (or dropped by clear: cleared true).",
+		"AudioMarkReached": obj("mark reached", "Server → client: the audio before the client's mark has been played (or dropped by clear: cleared true).", `{"type":"mark","name":"greeting-done"}`,
 			map[string]*huma.Schema{"type": enumSchema("", "mark"), "name": name,
 				"cleared": {Type: "boolean", Description: "true when a clear dropped the audio before the mark"}}, "type", "name"),
-		"AudioError": obj("error", "Server → client: a client message could not be used (not JSON, unknown type, mark without name, audio on an in stream); the stream goes on.",
+		"AudioError": obj("error", "Server → client: a client message could not be used (not JSON, unknown type, mark without name, audio on an in stream); the stream goes on.", `{"type":"error","message":"mark needs a name"}`,
 			map[string]*huma.Schema{"type": enumSchema("", "error"), "message": strSchema("What was wrong and what is expected")}, "type", "message"),
 		SchemaAudioClientMessage: oneOf("Text messages a client sends on /audio/{id} (its binary messages are audio in the stream's format).",
 			"AudioClear", "AudioMark"),
