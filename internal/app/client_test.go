@@ -96,7 +96,7 @@ func TestGeneratedClient(t *testing.T) {
 	if out, err := goCmd(t, dctx, dir, "mod", "download", oapiCodegenModule, "github.com/oapi-codegen/runtime@"+oapiRuntimeVersion); err != nil {
 		proxy, _ := exec.Command("go", "env", "GOPROXY").Output()
 		msg := "cannot fetch oapi-codegen from the Go module proxy (GOPROXY=" + strings.TrimSpace(string(proxy)) +
-			"); allow access to it or fill the module cache with: go mod download " + oapiCodegenModule + "\n" + string(out)
+			"); allow access to it (or to a proxy holding oapi-codegen, its runtime " + oapiRuntimeVersion + " and their dependencies)\n" + string(out)
 		if os.Getenv("SIPPHONE_REQUIRE_PEERS") == "1" {
 			t.Fatal(msg + " (SIPPHONE_REQUIRE_PEERS=1)")
 		}
