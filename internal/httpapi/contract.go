@@ -65,6 +65,7 @@ func documentContract(oapi *huma.OpenAPI) {
 			oapi.Tags = append(oapi.Tags, t)
 		}
 	}
+	documentExamplesAndMessages(oapi)
 	if oapi.Paths == nil {
 		return
 	}
