@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,6 +161,28 @@ func TestWebSocketMessages(t *testing.T) {
 		t.Fatalf("play = %d", res.StatusCode)
 	}
 	ev.until(sipphone.EventPlaybackDone)
+
+	// A voice bot connected, then closing its end (hangup_on_close false
+	// keeps the call for the steps below).
+	botSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		for i := 0; i < 2; i++ { // connected, start
+			if _, _, err := c.Read(r.Context()); err != nil {
+				return
+			}
+		}
+		c.Close(websocket.StatusNormalClosure, "bye")
+	}))
+	defer botSrv.Close()
+	body := `{"url":"ws` + strings.TrimPrefix(botSrv.URL, "http") + `/media","protocol":"twilio","hangup_on_close":false}`
+	if code := s.do(http.MethodPost, "/lines/phone1/connect", body, nil); code != http.StatusCreated {
+		t.Fatalf("connect = %d %s", code, s.lastBody)
+	}
+	ev.until(sipphone.EventBotConnected)
+	ev.until(sipphone.EventBotDisconnected)
 
 	// Hang up from the API; the handset goes down afterwards.
 	s.mustDo(http.MethodPost, "/lines/phone1/hangup", http.StatusAccepted)

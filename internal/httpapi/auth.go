@@ -60,7 +60,7 @@ func (a *Authenticator) check(presented string) (string, bool) {
 // for the token itself).
 func public(path string) bool {
 	switch path {
-	case "/healthz", "/readyz", "/openapi.json", "/openapi.yaml", "/docs", "/console":
+	case "/healthz", "/readyz", "/openapi.json", "/openapi.yaml", "/docs", "/console", WebSocketSchemaPath:
 		return true
 	}
 	return strings.HasPrefix(path, "/docs/") || strings.HasPrefix(path, "/console/")

@@ -35,6 +35,7 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /docs", docs)
 	mux.Handle("GET /docs/", docs)
 	mux.Handle("GET /console/", console.Handler()) // the web console; "GET /console" redirects here
+	mux.Handle("GET "+WebSocketSchemaPath, WebSocketSchemaHandler(api.OpenAPI()))
 	if d.Metrics != nil {
 		mux.Handle("GET /metrics", d.Metrics)
 	}
