@@ -103,8 +103,8 @@ type Client struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	connected                             atomic.Bool
-	connects, in, out, dropped            atomic.Uint64
+	connected                  atomic.Bool
+	connects, in, out, dropped atomic.Uint64
 
 	// Owned by the worker goroutine.
 	lastState  map[string][]byte // line -> retained state last published
@@ -168,7 +168,7 @@ func New(cfg Config, lines Lines, events Events, announce Announcer) (*Client, e
 		SetUsername(cfg.Username).SetPassword(cfg.Password).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(cfg.MaxReconnectInterval).
-		SetConnectTimeout(10 * time.Second).SetWriteTimeout(cfg.WriteTimeout).SetKeepAlive(30 * time.Second).
+		SetConnectTimeout(10*time.Second).SetWriteTimeout(cfg.WriteTimeout).SetKeepAlive(30*time.Second).
 		SetOrderMatters(false).
 		SetWill(t.Status(), "offline", 1, true).
 		SetOnConnectHandler(c.onConnect).

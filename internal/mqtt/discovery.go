@@ -102,7 +102,7 @@ func (d discovery) line(l sipphone.LineStatus) []byte {
 			"p": "siren", "unique_id": n + "_ring", "name": "Ring", "icon": "mdi:phone-ring",
 			"command_topic": d.topics.Command(l.ID, "ring"), "state_topic": state,
 			"state_value_template": "{{ 'ON' if value_json.state == 'ringing' else 'OFF' }}",
-			"available_tones": d.patterns, "support_duration": true, "support_volume_set": false,
+			"available_tones":      d.patterns, "support_duration": true, "support_volume_set": false,
 		},
 		n + "_hangup": map[string]any{
 			"p": "button", "unique_id": n + "_hangup", "name": "Hang up", "icon": "mdi:phone-hangup",
@@ -130,4 +130,3 @@ func model(ua string) (mf, mdl string) {
 	}
 	return "", ""
 }
-

@@ -23,7 +23,9 @@ func (t Topics) Event(line string) string { return t.Prefix + "/line/" + line + 
 func (t Topics) Key(line string) string { return t.Prefix + "/line/" + line + "/key" }
 
 // Command is a line's command topic for cmd ("ring", "hangup", "announce").
-func (t Topics) Command(line, cmd string) string { return t.Prefix + "/line/" + line + "/" + cmd + "/set" }
+func (t Topics) Command(line, cmd string) string {
+	return t.Prefix + "/line/" + line + "/" + cmd + "/set"
+}
 
 // CommandFilter is the subscription matching every line's commands.
 func (t Topics) CommandFilter() string { return t.Prefix + "/line/+/+/set" }
@@ -32,7 +34,9 @@ func (t Topics) CommandFilter() string { return t.Prefix + "/line/+/+/set" }
 func (t Topics) HAStatus() string { return t.DiscoveryPrefix + "/status" }
 
 // Discovery is the device discovery topic of node.
-func (t Topics) Discovery(node string) string { return t.DiscoveryPrefix + "/device/" + node + "/config" }
+func (t Topics) Discovery(node string) string {
+	return t.DiscoveryPrefix + "/device/" + node + "/config"
+}
 
 // parseCommand splits a command topic into line id and command name.
 func (t Topics) parseCommand(topic string) (line, cmd string, ok bool) {
