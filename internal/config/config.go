@@ -25,6 +25,9 @@ type Config struct {
 	Logging Logging `yaml:"logging"`
 	API     API     `yaml:"api"`
 	Lines   []Line  `yaml:"lines"`
+	// MQTT and Announce are defined in mqtt.go.
+	MQTT     MQTT     `yaml:"mqtt"`
+	Announce Announce `yaml:"announce"`
 	// Source is the file the configuration was loaded from, "" when it was
 	// built from defaults (and the environment) only.
 	Source string `yaml:"-"`
@@ -312,6 +315,8 @@ func Default() Config {
 			Format: "text",
 			Output: "stdout",
 		},
+		MQTT:     defaultMQTT(),
+		Announce: defaultAnnounce(),
 	}
 }
 
@@ -368,6 +373,8 @@ func (c *Config) Redacted() Config {
 			r.API.Tokens[i] = Token{Name: t.Name, Token: hide(t.Token)}
 		}
 	}
+	r.MQTT.Password = hide(c.MQTT.Password)
+	r.Announce.AllowedURLHosts = append([]string(nil), c.Announce.AllowedURLHosts...)
 	if c.Lines != nil {
 		r.Lines = make([]Line, len(c.Lines))
 		for i, l := range c.Lines {

@@ -59,6 +59,7 @@ func (c *Config) Validate() error {
 	v.logging()
 	v.api()
 	v.lines()
+	v.mqtt()
 	return errors.Join(v.errs...)
 }
 
