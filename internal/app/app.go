@@ -49,6 +49,7 @@ type App struct {
 	rest, ws     *http.Server
 	restLn, wsLn net.Listener
 	shutdown     chan struct{}
+	mq           mqttParts // announce and MQTT (mqtt.go)
 	wg           sync.WaitGroup
 	stopOnce     sync.Once
 }
@@ -165,6 +166,9 @@ func (a *App) Start() (err error) {
 		return err
 	}
 	a.Metrics = metrics.New(a.Bus, a.Lines.Status)
+	if err := a.startMQTT(); err != nil {
+		return err
+	}
 	apiHost := a.cfg.Server.EffectiveAPIHost()
 	deps := httpapi.Deps{
 		Lines: a.Lines, Bus: a.Bus, Version: a.version, Logger: a.log, Ready: a.Ready, Started: time.Now(),
@@ -290,6 +294,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	var err error
 	a.stopOnce.Do(func() {
 		close(a.shutdown)
+		a.stopMQTT()
 		err = a.SIP.Shutdown(ctx)
 		for _, s := range []*http.Server{a.rest, a.ws} {
 			if s != nil {
