@@ -15,6 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/announce"
 	"github.com/sip-phone-api/sipphone/internal/dsp"
 	"github.com/sip-phone-api/sipphone/internal/mqtttest"
 )
@@ -254,7 +259,71 @@ lines: [{id: phone1, user: phone1, display_name: Kitchen}]
 			return false
 		}
 		secs = toneSeconds(rw, 1000, 1800)
-		return secs[0] >= 1.4 && secs[1] >= 0.4
+		return secs[0] >= 1.44 && secs[1] >= 0.46
+	})
+	t.Logf("recording holds %.2f s of 1000 Hz and %.2f s of 1800 Hz", secs[0], secs[1])
+}
+
+// TestAnnounceRESTWithBaresip: POST /lines/{id}/announce with the WAV as
+// the body, played twice, the call kept up (hangup=false).
+func TestAnnounceRESTWithBaresip(t *testing.T) {
+	s := startServer(t, "", "")
+	mux := http.NewServeMux()
+	api := humago.New(mux, huma.DefaultConfig("announce", "test"))
+	announce.Register(api, s.Announcer(), nil)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	ev := s.events("?types=registered,off_hook,hangup,announce_start,announce_done,playback_done")
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "rec")
+	os.MkdirAll(rec, 0o755)
+	startBaresipIn(t, dir, s.sipAddr(), "phone1", "x", "auto", "module sndfile.so\nsnd_path "+rec+"\n")
+	ev.expect(sipphone.EventRegistered)
+
+	post := func(query, ctype string, body []byte) (int, string) {
+		res, err := http.Post(srv.URL+"/lines/phone1/announce"+query, ctype, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := post("", "audio/wav", []byte("not audio")); code != 422 || !strings.Contains(body, "neither a WAV nor an MP3") {
+		t.Fatalf("garbage body: %d %s", code, body)
+	}
+	if code, body := post("", "application/json", []byte(`{"audio_url":"http://203.0.113.9/x.wav"}`)); code != 422 || !strings.Contains(body, "allowed_url_hosts") {
+		t.Fatalf("audio_url outside the allowed hosts: %d %s", code, body)
+	}
+	code, body := post("?repeat=2&pause_s=0.5&hangup=false&caller_name=Alarm", "audio/wav", announceWAV(t))
+	if code != 202 || !strings.Contains(body, `"duration_s":2`) {
+		t.Fatalf("announce: %d %s", code, body)
+	}
+	got := ev.expect(sipphone.EventAnnounceStart, sipphone.EventOffHook, sipphone.EventPlaybackDone, sipphone.EventPlaybackDone, sipphone.EventAnnounceDone)
+	if got[4].Reason != sipphone.AnnouncePlayed || got[4].RingID != got[0].RingID || got[4].CallID != got[1].CallID {
+		t.Fatalf("announce events %+v", got)
+	}
+	if l := s.status().line("phone1"); l.Call == nil {
+		t.Fatalf("hangup=false, yet the call ended: %+v", l)
+	}
+	if code, body := post("", "audio/wav", announceWAV(t)); code != 409 {
+		t.Fatalf("announce on a busy line: %d %s", code, body)
+	}
+	s.do("POST", "/hangup", "", nil)
+	ev.expect(sipphone.EventHangup)
+	var secs []float64
+	s.waitFor("both repetitions in the recording", func() bool {
+		m, _ := filepath.Glob(filepath.Join(rec, "*dec*.wav"))
+		if len(m) == 0 {
+			return false
+		}
+		data, _ := os.ReadFile(m[0])
+		rw, err := dsp.ReadWAV(bytes.NewReader(data))
+		if err != nil {
+			return false
+		}
+		secs = toneSeconds(rw, 1000, 1800)
+		return secs[0] >= 2.9 && secs[1] >= 0.9
 	})
 	t.Logf("recording holds %.2f s of 1000 Hz and %.2f s of 1800 Hz", secs[0], secs[1])
 }
