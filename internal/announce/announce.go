@@ -95,6 +95,8 @@ type Announcer struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	mu     sync.Mutex // orders wg.Add with Close's wg.Wait
+	closed bool
 	wg     sync.WaitGroup
 }
 
@@ -123,6 +125,9 @@ func New(cfg Config, lines Lines, events Events, pub Publisher) (*Announcer, err
 
 // Close ends running announces (they report failed) and waits for them.
 func (a *Announcer) Close() {
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
 	a.cancel()
 	a.wg.Wait()
 	a.fetch.close()
@@ -161,6 +166,11 @@ func (a *Announcer) Start(ctx context.Context, lineID string, r Request, audio [
 	o := RingOptions{Pattern: r.Pattern, Timeout: time.Duration(r.TimeoutS * float64(time.Second))}
 	if r.CallerID != nil {
 		o.CallerID = *r.CallerID
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return Started{}, fmt.Errorf("%w: announce is closed", sipphone.ErrShuttingDown)
 	}
 	evs, cancel := a.events.Subscribe(256)
 	ringID, line, err := a.lines.Ring(lineID, o)
