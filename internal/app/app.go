@@ -175,6 +175,7 @@ func (a *App) Start() (err error) {
 		Shutdown: a.shutdown, AuthDisabled: len(a.cfg.API.Tokens) == 0,
 		DefaultSampleRate: a.cfg.Audio.SampleRate, DefaultFrameMS: a.cfg.Audio.FrameMS(), Origins: a.cfg.API.Origins,
 		SIP: a.SIP, Clients: a.Clients, Config: a.redactedConfig, Metrics: a.Metrics.Handler(),
+		Announce: a.Announcer(), MQTT: a.MQTTStats,
 	}
 	var tokens []httpapi.Token
 	for _, t := range a.cfg.API.Tokens {

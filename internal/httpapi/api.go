@@ -21,8 +21,10 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/announce"
 	"github.com/sip-phone-api/sipphone/internal/events"
 	"github.com/sip-phone-api/sipphone/internal/line"
+	"github.com/sip-phone-api/sipphone/internal/mqtt"
 )
 
 // Deps are what the API needs.
@@ -56,6 +58,10 @@ type Deps struct {
 	Metrics http.Handler
 	// AuthDisabled is reported in /status when no API token is configured.
 	AuthDisabled bool
+	// Announce serves POST /lines/{id}/announce; MQTT reports the MQTT
+	// connection in /diagnostics (nil when MQTT is off).
+	Announce *announce.Announcer
+	MQTT     func() *mqtt.Stats
 }
 
 // NewREST returns the REST API handler (port 8000).

@@ -8,6 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/announce"
 	"github.com/sip-phone-api/sipphone/internal/line"
 	"github.com/sip-phone-api/sipphone/internal/webdocs"
 )
@@ -70,6 +71,9 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 		Summary: "Hang up", Description: hangDesc, Tags: []string{"Calls"}, DefaultStatus: http.StatusAccepted}, hangupHandler(d))
 	audioRoutes(api, d)
 	diagnosticsRoutes(api, d)
+	if d.Announce != nil {
+		announce.Register(api, d.Announce, httpError)
+	}
 	huma.Register(api, huma.Operation{OperationID: "hangup-line", Method: http.MethodPost, Path: "/lines/{id}/hangup",
 		Summary: "Hang up a line", Description: hangDesc, Tags: []string{"Calls"}, DefaultStatus: http.StatusAccepted}, hangupLine(d))
 }
