@@ -19,6 +19,13 @@ func (c *Client) command(m paho.Message) {
 	if !ok {
 		return
 	}
+	// The topic level may be a line id with wildcards replaced.
+	for _, l := range c.lines.Status() {
+		if l.ID != line && Level(l.ID) == line {
+			line = l.ID
+			break
+		}
+	}
 	p := m.Payload()
 	if len(p) > maxPayload {
 		c.publishError(line, cmd, topic, invalid("the payload has %d bytes; at most %d are accepted", len(p), maxPayload))

@@ -193,3 +193,14 @@ func TestParseCommandTopic(t *testing.T) {
 		}
 	}
 }
+
+func TestLineIDsWithWildcards(t *testing.T) {
+	tp := Topics{Prefix: "sp", DiscoveryPrefix: "homeassistant"}
+	if got := tp.State("+49#30/1"); got != "sp/line/_49_30_1/state" {
+		t.Fatalf("state topic %q", got)
+	}
+	l, c, ok := tp.parseCommand(tp.Command("+49", "ring"))
+	if !ok || l != "_49" || c != "ring" {
+		t.Fatalf("%q %q %v", l, c, ok)
+	}
+}

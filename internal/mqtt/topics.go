@@ -14,17 +14,17 @@ type Topics struct {
 func (t Topics) Status() string { return t.Prefix + "/status" }
 
 // State is a line's retained state topic.
-func (t Topics) State(line string) string { return t.Prefix + "/line/" + line + "/state" }
+func (t Topics) State(line string) string { return t.Prefix + "/line/" + Level(line) + "/state" }
 
 // Event is a line's event topic (every event, not retained).
-func (t Topics) Event(line string) string { return t.Prefix + "/line/" + line + "/event" }
+func (t Topics) Event(line string) string { return t.Prefix + "/line/" + Level(line) + "/event" }
 
 // Key is a line's key topic, read by Home Assistant's event entity.
-func (t Topics) Key(line string) string { return t.Prefix + "/line/" + line + "/key" }
+func (t Topics) Key(line string) string { return t.Prefix + "/line/" + Level(line) + "/key" }
 
 // Command is a line's command topic for cmd ("ring", "hangup", "announce").
 func (t Topics) Command(line, cmd string) string {
-	return t.Prefix + "/line/" + line + "/" + cmd + "/set"
+	return t.Prefix + "/line/" + Level(line) + "/" + cmd + "/set"
 }
 
 // CommandFilter is the subscription matching every line's commands.
@@ -63,4 +63,20 @@ func nodeID(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// Level makes a line id usable as one topic level: the wildcards + and #,
+// the separator / and NUL become '_' (a line known by a SIP user such as
+// "+4930123" would otherwise be refused by the broker).
+func Level(id string) string {
+	if !strings.ContainsAny(id, "+#/\x00") {
+		return id
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '+', '#', '/', 0:
+			return '_'
+		}
+		return r
+	}, id)
 }
