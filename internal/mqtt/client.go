@@ -432,7 +432,14 @@ func (c *Client) publish(topic string, retained bool, b []byte) bool {
 		return false
 	}
 	tok := c.pc.Publish(topic, 1, retained, b)
-	if !tok.WaitTimeout(c.cfg.WriteTimeout) || tok.Error() != nil {
+	t := time.NewTimer(c.cfg.WriteTimeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+	case <-t.C:
+	case <-c.stop: // closing: do not hold up the shutdown
+	}
+	if !isDone(tok) || tok.Error() != nil {
 		c.dropped.Add(1)
 		c.log.Debug("MQTT publish failed", "topic", topic, "err", tok.Error())
 		return false
@@ -475,4 +482,13 @@ var statusText = map[int]string{404: "Not Found", 409: "Conflict", 422: "Unproce
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{sipphone.ErrInvalid}, args...)...)
+}
+
+func isDone(t paho.Token) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
+		return false
+	}
 }
