@@ -2,6 +2,9 @@ package mqtt
 
 import (
 	"encoding/json"
+	"io"
+	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -90,4 +93,77 @@ func TestBrokerDownAtStartAndBack(t *testing.T) {
 	mark = w.Mark()
 	c.Close()
 	w.Wait(mark, "t/status", 10*time.Second, func(m mqtttest.Message) bool { return m.Payload == "offline" })
+}
+
+// proxy forwards TCP connections to a broker; cut drops every connection
+// abruptly (no MQTT DISCONNECT), as a network failure would.
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			p.wg.Add(2)
+			go func() { defer p.wg.Done(); io.Copy(u, c); u.Close() }()
+			go func() { defer p.wg.Done(); io.Copy(c, u); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); p.cut(); p.wg.Wait() })
+	return p
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestLastWill: when the connection breaks, the broker publishes
+// sipphone's last will (offline); the client reconnects and is online again.
+func TestLastWill(t *testing.T) {
+	b := mqtttest.Start(t)
+	p := startProxy(t, "127.0.0.1:"+strconv.Itoa(b.Port))
+	lines := &lineTable{}
+	c, err := New(Config{URL: "mqtt://" + p.ln.Addr().String(), TopicPrefix: "w", MaxReconnectInterval: 500 * time.Millisecond},
+		lines, chanEvents{ch: make(chan sipphone.Event)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := mqtttest.Watch(t, b, "w/status")
+	c.Start()
+	defer c.Close()
+	w.Wait(0, "w/status", 15*time.Second, func(m mqtttest.Message) bool { return m.Payload == "online" })
+	mark := w.Mark()
+	p.cut()
+	w.Wait(mark, "w/status", 15*time.Second, func(m mqtttest.Message) bool { return m.Payload == "offline" })
+	w.Wait(mark, "w/status", 15*time.Second, func(m mqtttest.Message) bool { return m.Payload == "online" })
+	if c.Reconnects() < 1 {
+		t.Fatalf("stats %+v", c.Stats())
+	}
 }
