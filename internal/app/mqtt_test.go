@@ -339,3 +339,46 @@ func TestAnnounceRESTWithBaresip(t *testing.T) {
 	})
 	t.Logf("recording holds %.2f s of 1000 Hz and %.2f s of 1800 Hz", secs[0], secs[1])
 }
+
+// TestAnnounceOutcomesWithBaresip: an announce nobody answers ends
+// no_answer; one the phone hangs up on ends hung_up_early.
+func TestAnnounceOutcomesWithBaresip(t *testing.T) {
+	s := startServer(t, "", "")
+	ev := s.events("?types=registered,off_hook,on_hook,announce_start,announce_done")
+	var long bytes.Buffer
+	pcm := make([]int16, 10*8000)
+	dsp.Tone(pcm, 8000, 1000, -10, nil)
+	dsp.WriteWAV(&long, 8000, pcm)
+	post := func(query string) {
+		t.Helper()
+		res, err := http.Post(s.url("/lines/phone1/announce"+query), "audio/wav", bytes.NewReader(long.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 202 {
+			t.Fatalf("announce: %d %s", res.StatusCode, b)
+		}
+	}
+
+	b := startBaresip(t, s.sipAddr(), "phone1", "x", "manual")
+	ev.expect(sipphone.EventRegistered)
+	post("?timeout_s=1")
+	got := ev.expect(sipphone.EventAnnounceStart, sipphone.EventAnnounceDone)
+	if got[1].Reason != sipphone.AnnounceNoAnswer || got[1].RingID != got[0].RingID {
+		t.Fatalf("unanswered announce: %+v", got[1])
+	}
+
+	post("?timeout_s=20")
+	ev.expect(sipphone.EventAnnounceStart)
+	// The second INVITE has reached baresip when it answered 180 twice.
+	s.waitFor("the phone to ring", func() bool { return strings.Count(b.output(), "SIP/2.0 180 Ringing") >= 2 })
+	b.command("accept", "")
+	ev.expect(sipphone.EventOffHook)
+	b.command("hangup", "")
+	ev.expect(sipphone.EventOnHook)
+	if done := ev.expect(sipphone.EventAnnounceDone)[0]; done.Reason != sipphone.AnnounceHungUpEarly || done.CallID == "" {
+		t.Fatalf("announce hung up on: %+v", done)
+	}
+}
