@@ -57,7 +57,7 @@ bench: ## run the benchmarks (results go in BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 peers: ## install the real protocol peers the tests use (Debian)
-	sudo apt-get install -y sip-tester baresip-core multimon-ng sox espeak-ng chromium
+	sudo apt-get install -y sip-tester baresip-core multimon-ng sox espeak-ng chromium mosquitto mosquitto-clients qemu-user nodejs npm
 
 container-check: ## build every Dockerfile stage and the amd64/arm64 images with buildah, run them
 	bash scripts/container-check.sh

@@ -56,6 +56,7 @@ type App struct {
 	rest, ws     *http.Server
 	restLn, wsLn net.Listener
 	shutdown     chan struct{}
+	mq           mqttParts // announce and MQTT (mqtt.go)
 	wg           sync.WaitGroup
 	stopOnce     sync.Once
 }
@@ -172,6 +173,9 @@ func (a *App) Start() (err error) {
 	if err := a.SIP.Start(); err != nil {
 		return err
 	}
+	if err := a.startMQTT(); err != nil {
+		return err
+	}
 	if err := a.startBots(); err != nil {
 		return err
 	}
@@ -181,6 +185,7 @@ func (a *App) Start() (err error) {
 		Shutdown: a.shutdown, AuthDisabled: len(a.cfg.API.Tokens) == 0,
 		DefaultSampleRate: a.cfg.Audio.SampleRate, DefaultFrameMS: a.cfg.Audio.FrameMS(), Origins: a.cfg.API.Origins,
 		SIP: a.SIP, Clients: a.Clients, Config: a.redactedConfig, Metrics: a.Metrics.Handler(), Bots: a.Bots,
+		Announce: a.Announcer(), MQTT: a.MQTTStats,
 	}
 	var tokens []httpapi.Token
 	for _, t := range a.cfg.API.Tokens {
@@ -301,6 +306,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.Lines.Shutdown(ctx)
 		err = a.SIP.Shutdown(ctx)
 		close(a.shutdown)
+		a.stopMQTT() // after the calls' last events: the hub sees them
 		for _, s := range []*http.Server{a.rest, a.ws} {
 			if s != nil {
 				if e := s.Shutdown(ctx); e != nil {

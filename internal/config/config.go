@@ -30,6 +30,9 @@ type Config struct {
 	API     API     `yaml:"api"`
 	Lines   []Line  `yaml:"lines"`
 	Bot     Bot     `yaml:"bot"`
+	// MQTT and Announce are defined in mqtt.go.
+	MQTT     MQTT     `yaml:"mqtt"`
+	Announce Announce `yaml:"announce"`
 	// Source is the file the configuration was loaded from, "" when it was
 	// built from defaults (and the environment) only.
 	Source string `yaml:"-"`
@@ -322,6 +325,8 @@ func Default() Config {
 			Output: "stdout",
 		},
 		Bot: DefaultBot(),
+		MQTT:     defaultMQTT(),
+		Announce: defaultAnnounce(),
 	}
 }
 
@@ -378,6 +383,8 @@ func (c *Config) Redacted() Config {
 			r.API.Tokens[i] = Token{Name: t.Name, Token: hide(t.Token)}
 		}
 	}
+	r.MQTT.Password = hide(c.MQTT.Password)
+	r.Announce.AllowedURLHosts = append([]string(nil), c.Announce.AllowedURLHosts...)
 	if c.Lines != nil {
 		r.Lines = make([]Line, len(c.Lines))
 		for i, l := range c.Lines {

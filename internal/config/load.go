@@ -141,6 +141,7 @@ var envVars = []envVar{
 	{name: "RTP_PORT_MIN", key: "audio.rtp_ports.min", int: func(c *Config) *int { return &c.Audio.RTPPorts.Min }},
 	{name: "RTP_PORT_MAX", key: "audio.rtp_ports.max", int: func(c *Config) *int { return &c.Audio.RTPPorts.Max }},
 	{name: "LOG_LEVEL", key: "logging.level", str: func(c *Config) *string { return &c.Logging.Level }},
+	mqttEnvVars[0], mqttEnvVars[1], mqttEnvVars[2], // MQTT_URL, MQTT_USERNAME, MQTT_PASSWORD (mqtt.go)
 }
 
 // ApplyEnv overrides values from the environment. An empty variable counts
@@ -152,6 +153,8 @@ var envVars = []envVar{
 //	RTP_PORT_MIN     audio.rtp_ports.min     RTP_PORT_MAX  audio.rtp_ports.max
 //	SIP_PHONE_STATE  server.state_file
 //	API_TOKEN        api.tokens: adds (or replaces) the token named "env"
+//	MQTT_URL         mqtt.url                MQTT_USERNAME mqtt.username
+//	MQTT_PASSWORD    mqtt.password
 //
 // A value that cannot be parsed is an *Error naming the key and the
 // variable; range checks are left to Validate, whose errors then name the
@@ -225,6 +228,9 @@ func (c *Config) finish() {
 	}
 	if len(c.HT802.Host.Entries) == 0 {
 		c.HT802.Host.Entries = nil
+	}
+	if len(c.Announce.AllowedURLHosts) == 0 {
+		c.Announce.AllowedURLHosts = nil
 	}
 
 	c.Audio.Codec = strings.ToUpper(c.Audio.Codec)

@@ -61,6 +61,7 @@ func (c *Config) Validate() error {
 	v.api()
 	v.lines()
 	v.bot()
+	v.mqtt()
 	return errors.Join(v.errs...)
 }
 

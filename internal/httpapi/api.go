@@ -24,9 +24,11 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/announce"
 	"github.com/sip-phone-api/sipphone/internal/bot"
 	"github.com/sip-phone-api/sipphone/internal/events"
 	"github.com/sip-phone-api/sipphone/internal/line"
+	"github.com/sip-phone-api/sipphone/internal/mqtt"
 )
 
 // LineOwner is the line owner as the API uses it: the domain's commands
@@ -76,6 +78,10 @@ type Deps struct {
 	Bots *bot.Manager
 	// TLS says the listeners serve TLS: ws_url is wss://.
 	TLS bool
+	// Announce serves POST /lines/{id}/announce; MQTT reports the MQTT
+	// connection in /diagnostics (nil when MQTT is off).
+	Announce *announce.Announcer
+	MQTT     func() *mqtt.Stats
 }
 
 // NewREST returns the REST API handler (port 8000).

@@ -8,6 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/mqtt"
 )
 
 // SIPDiagnostics is what the API needs from the SIP side for diagnostics.
@@ -28,6 +29,7 @@ type Diagnostics struct {
 	WebSockets    []ClientInfo          `json:"websockets"`
 	EventsDropped uint64                `json:"event_clients_dropped" doc:"Event clients disconnected for being too slow"`
 	Config        json.RawMessage       `json:"config" doc:"The effective configuration, secrets redacted"`
+	MQTT          *mqtt.Stats           `json:"mqtt,omitempty" doc:"The MQTT connection, when mqtt.url is set"`
 }
 
 // RegistrationInfo is one line's registration.
@@ -84,6 +86,9 @@ func diagnostics(d Deps) func(context.Context, *struct{}) (*diagnosticsOutput, e
 		if d.Clients != nil {
 			b.WebSockets = d.Clients.List()
 			b.EventsDropped = d.Clients.Dropped.Load()
+		}
+		if d.MQTT != nil {
+			b.MQTT = d.MQTT()
 		}
 		b.Config = json.RawMessage("{}")
 		if d.Config != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/announce"
 	"github.com/sip-phone-api/sipphone/internal/bot"
 	"github.com/sip-phone-api/sipphone/internal/console"
 	"github.com/sip-phone-api/sipphone/internal/webdocs"
@@ -103,6 +104,11 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 		Summary: "Switch SIP message tracing", Tags: []string{"Operations"},
 		Description: "With enabled true, /diagnostics keeps whole SIP messages (they include the adapter's digest responses " +
 			"but never passwords) and they are logged at debug level."}, sipTrace(d))
+
+	// Announcements (internal/announce: POST /lines/{id}/announce)
+	if d.Announce != nil {
+		announce.Register(api, d.Announce, httpError)
+	}
 
 	// Voice bots (internal/bot: POST/DELETE /lines/{id}/connect, /connections)
 	if d.Bots != nil {
