@@ -209,6 +209,25 @@ func TestWebSocketMessages(t *testing.T) {
 	if stop := ev.until(sipphone.EventRingStop); stop.Reason != string(sipphone.RingStopped) {
 		t.Fatalf("ring_stop %+v", stop)
 	}
+	s.waitFor("phone1 on hook", func() bool { return s.status().line("phone1").State == sipphone.StateOnHook })
+
+	// An announce nobody answers (the phone rings for a second).
+	var msg bytes.Buffer
+	dsp.WriteWAV(&msg, 8000, tone)
+	areq, _ := http.NewRequest(http.MethodPost, s.url("/lines/phone1/announce?timeout_s=1"), &msg)
+	areq.Header.Set("Content-Type", "audio/wav")
+	ares, err := http.DefaultClient.Do(areq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ares.Body.Close()
+	if ares.StatusCode/100 != 2 {
+		t.Fatalf("announce = %d", ares.StatusCode)
+	}
+	ev.until(sipphone.EventAnnounceStart)
+	if done := ev.until(sipphone.EventAnnounceDone); done.Reason != sipphone.AnnounceNoAnswer {
+		t.Fatalf("announce_done %+v", done)
+	}
 	if err := ph.Unregister(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
