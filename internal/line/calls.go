@@ -183,8 +183,14 @@ func (m *Manager) startMediaLocked(c *call, p sipphone.MediaParams) error {
 
 // forgetLocked takes c off its line, stopping its streams, and out of the
 // registry unless it is ending (then the BYE's goroutine removes it). The
-// caller releases c's media (after unlocking).
+// caller releases c's media (after unlocking: media.Call.Close waits for
+// the media goroutines); a call without media is released here.
 func (m *Manager) forgetLocked(c *call) {
+	if c.media == nil {
+		// Without media the release only closes the RTP socket: done
+		// here, so no one sees the call gone and its port still held.
+		c.releaseMedia(m.cfg.Media.Ports)
+	}
 	if m.calls[c.id] == c && !c.ending {
 		delete(m.calls, c.id)
 	}
