@@ -195,6 +195,7 @@ func (a *App) Start() (err error) {
 		}
 	}
 	deps.WSPort = a.WSAddr().(*net.TCPAddr).Port
+	deps.RESTPort = a.restLn.Addr().(*net.TCPAddr).Port
 	restH := auth.Wrap(httpapi.NewREST(deps))
 	wsH := auth.Wrap(httpapi.NewWS(deps))
 	if shared {

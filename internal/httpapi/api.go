@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
@@ -34,8 +33,11 @@ type Deps struct {
 	// Ready reports whether every listener is up (for /readyz).
 	Ready func() bool
 	// WSPort is the WebSocket listener's port, for the ws_url of streams.
-	WSPort  int
-	Started time.Time
+	WSPort int
+	// RESTPort is the REST listener's port: pages it serves may open
+	// WebSockets (their Origin is allowed).
+	RESTPort int
+	Started  time.Time
 	// DefaultSampleRate and DefaultFrameMS apply to streams that do not say.
 	DefaultSampleRate, DefaultFrameMS int
 	// Origins are the WebSocket Origin patterns accepted besides the
@@ -76,7 +78,7 @@ func NewREST(d Deps) http.Handler {
 	cfg.Security = []map[string][]string{{"bearer": {}}}
 	api := humago.New(mux, cfg)
 	routes(api, mux, d)
-	return withHost(jsonByDefault(mux))
+	return problemErrors(withHost(jsonByDefault(mux)))
 }
 
 type hostKey struct{}
@@ -120,10 +122,6 @@ func (d Deps) wsURL(host string) string {
 		h = "localhost"
 	}
 	return "ws://" + net.JoinHostPort(h, strconv.Itoa(d.WSPort))
-}
-
-func (d Deps) wsAcceptOptions() *websocket.AcceptOptions {
-	return &websocket.AcceptOptions{OriginPatterns: d.Origins}
 }
 
 // httpError maps domain errors to HTTP problems, in one place.

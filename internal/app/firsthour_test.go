@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sip-phone-api/sipphone"
+)
+
+// The rough edges a new user meets in the first hour.
+
+// wsDial opens a WebSocket on the server's WebSocket port with headers,
+// returning the HTTP answer when the upgrade was refused.
+func (s *testServer) wsDial(path string, h http.Header) (*websocket.Conn, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, res, err := websocket.Dial(ctx, "ws://"+s.WSAddr().String()+path, &websocket.DialOptions{HTTPHeader: h})
+	if c != nil {
+		s.t.Cleanup(func() { c.CloseNow() })
+	}
+	return c, res, err
+}
+
+// wantProblem checks an answer is problem+json with the status.
+func wantProblem(t *testing.T, what string, res *http.Response, status int) string {
+	t.Helper()
+	if res == nil {
+		t.Fatalf("%s: no HTTP answer", what)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != status || res.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(b), `"detail"`) {
+		t.Fatalf("%s = %d %s %s, want %d problem+json", what, res.StatusCode, res.Header.Get("Content-Type"), b, status)
+	}
+	return string(b)
+}
+
+func TestStatusWithoutLinesIsUnknown(t *testing.T) {
+	s := startServer(t, "", "")
+	if code := s.do("GET", "/status", "", nil); code != 200 || !strings.Contains(s.lastBody, `"off_hook":null`) {
+		t.Fatalf("GET /status with no line = %d %s, want off_hook null", code, s.lastBody)
+	}
+	c, _, err := s.wsDial("/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	if err != nil || !strings.Contains(string(b), `"lines":[]`) {
+		t.Fatalf("snapshot with no line = %s (%v), want lines: []", b, err)
+	}
+}
+
+func TestEveryErrorIsProblemJSON(t *testing.T) {
+	s := startServer(t, "", "")
+	get := func(method, url string) *http.Response {
+		req, _ := http.NewRequest(method, url, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	wantProblem(t, "GET /nope", get("GET", s.url("/nope")), 404)
+	res := get("PUT", s.url("/status"))
+	if body := wantProblem(t, "PUT /status", res, 405); !strings.Contains(body, "GET") || res.Header.Get("Allow") == "" {
+		t.Fatalf("405 does not say which methods are allowed: %s (Allow %q)", body, res.Header.Get("Allow"))
+	}
+	ws := "http://" + s.WSAddr().String()
+	wantProblem(t, "GET /nope on the WebSocket port", get("GET", ws+"/nope"), 404)
+	wantProblem(t, "POST /ws", get("POST", ws+"/ws"), 405)
+	_, res, err := s.wsDial("/ws", http.Header{"Origin": {"http://evil.example"}})
+	if err == nil {
+		t.Fatal("a foreign Origin opened the event stream")
+	}
+	if body := wantProblem(t, "foreign Origin", res, 403); !strings.Contains(body, "api.allowed_origins") {
+		t.Fatalf("403 does not say how to allow the origin: %s", body)
+	}
+}
+
+func TestWebSocketAllowsTheAPIsOwnOrigins(t *testing.T) {
+	s := startServer(t, "api: {allowed_origins: [\"https://ha.example\"]}\n", "")
+	rest := s.RESTAddr().String()
+	for _, origin := range []string{"http://" + rest, "http://" + s.WSAddr().String(), "https://ha.example"} {
+		if _, res, err := s.wsDial("/ws", http.Header{"Origin": {origin}}); err != nil {
+			t.Errorf("Origin %s refused: %v (%v)", origin, err, res)
+		}
+	}
+	// Same host on a port the server does not serve, another host: refused.
+	_, port, _ := strings.Cut(rest, ":")
+	for _, origin := range []string{"http://127.0.0.1:9", "http://other.example:" + port} {
+		_, res, err := s.wsDial("/ws", http.Header{"Origin": {origin}})
+		if err == nil {
+			t.Errorf("Origin %s accepted", origin)
+			continue
+		}
+		wantProblem(t, "Origin "+origin, res, 403)
+	}
+}
+
+func TestEventsLineFilter(t *testing.T) {
+	s := startServer(t, "lines: [{id: kitchen, user: phone1}, {id: hall, user: phone2}]\n", "")
+	ev := s.events("?line=hall")
+	if len(ev.state.Lines) != 1 || ev.state.Lines[0].ID != "hall" {
+		t.Fatalf("snapshot with ?line=hall: %+v", ev.state.Lines)
+	}
+	_, res, err := s.wsDial("/ws?line=attic", nil)
+	if err == nil {
+		t.Fatal("?line= with an unknown line accepted")
+	}
+	if body := wantProblem(t, "?line=attic", res, 400); !strings.Contains(body, "kitchen") {
+		t.Fatalf("400 does not list the known lines: %s", body)
+	}
+}
+
+func TestDeleteLearnedLine(t *testing.T) {
+	s := startServer(t, "", "")
+	ev := s.events("?types=registered,unregistered")
+	p := newRawPhone(t)
+	p.register(s.sipAddr(), "phone1")
+	ev.expect(sipphone.EventRegistered)
+	if code := s.do("DELETE", "/lines/nope", "", nil); code != 404 {
+		t.Fatalf("DELETE unknown line = %d", code)
+	}
+	s.ring(`{"timeout_s": 60}`) // the raw phone never answers: the line rings
+	if code := s.do("DELETE", "/lines/phone1", "", nil); code != 409 {
+		t.Fatalf("DELETE a ringing line = %d %s, want 409", code, s.lastBody)
+	}
+	if code := s.do("DELETE", "/ring", "", nil); code != 202 {
+		t.Fatalf("DELETE /ring = %d", code)
+	}
+	s.waitFor("the ring to end", func() bool { return s.status().line("phone1").State == sipphone.StateOnHook })
+	if code := s.do("DELETE", "/lines/phone1", "", nil); code != 204 {
+		t.Fatalf("DELETE /lines/phone1 = %d %s", code, s.lastBody)
+	}
+	if e := ev.expect(sipphone.EventUnregistered)[0]; e.Line != "phone1" || e.Reason != "deleted" {
+		t.Fatalf("unregistered event %+v", e)
+	}
+	if st := s.status(); len(st.Lines) != 0 {
+		t.Fatalf("/status after delete: %+v", st.Lines)
+	}
+	if code := s.do("GET", "/lines/phone1", "", nil); code != 404 {
+		t.Fatalf("GET deleted line = %d", code)
+	}
+	s.waitFor("the state file to forget the line", func() bool {
+		b, err := os.ReadFile(s.state)
+		return err == nil && !strings.Contains(string(b), "phone1")
+	})
+
+	c := startServer(t, "lines: [{id: kitchen, user: phone1}]\n", "")
+	var pb problemBody
+	if code := c.do("DELETE", "/lines/kitchen", "", &pb); code != 422 || !strings.Contains(pb.Detail, "configuration") {
+		t.Fatalf("DELETE a configured line = %d %+v, want 422", code, pb)
+	}
+}
