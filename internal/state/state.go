@@ -30,6 +30,10 @@ type Line struct {
 	User         string                 `json:"user"`
 	DisplayName  string                 `json:"display_name,omitempty"`
 	Registration *sipphone.Registration `json:"registration,omitempty"`
+	// State is kept only when it cannot be learned again from the phone:
+	// "unknown" after we ended the line's call (API or shutdown), until
+	// the phone's next SIP event.
+	State sipphone.LineState `json:"state,omitempty"`
 }
 
 // Load reads the state file. A missing file is not an error: it returns an
