@@ -161,3 +161,114 @@ func TestDeleteLearnedLine(t *testing.T) {
 		t.Fatalf("DELETE a configured line = %d %+v, want 422", code, pb)
 	}
 }
+
+// TestAudioStopTheOriginalWay: POST /audio/stop with no body, with a line,
+// and for a stream that already ended; PCMU and 44.1 kHz are accepted.
+func TestAudioStopTheOriginalWay(t *testing.T) {
+	s := startServer(t, "", "")
+	ev := s.events("?types=registered,off_hook,audio_start,audio_stop")
+	startBaresip(t, s.sipAddr(), "phone1", "x", "auto")
+	ev.expect(sipphone.EventRegistered)
+	s.ring("")
+	ev.expect(sipphone.EventOffHook)
+
+	start := func(body string) audioStream {
+		t.Helper()
+		var as audioStream
+		if code := s.do("POST", "/audio/start", body, &as); code != 201 {
+			t.Fatalf("POST /audio/start %s = %d %s", body, code, s.lastBody)
+		}
+		ev.expect(sipphone.EventAudioStart)
+		return as
+	}
+	type stopped struct {
+		StreamID string `json:"stream_id"`
+		Reason   string `json:"reason"`
+		Streams  []struct {
+			StreamID string `json:"stream_id"`
+			Already  bool   `json:"already_ended"`
+		} `json:"streams"`
+	}
+	// Codec names as in the configuration, any case; a browser's rate.
+	as := start(`{"format":"PCMU","sample_rate":44100}`)
+	if as.Format != "ulaw" || as.SampleRate != 44100 {
+		t.Fatalf("stream %+v, want canonical ulaw at 44100 Hz", as)
+	}
+	var st stopped
+	if code := s.do("POST", "/audio/stop", "", &st); code != 200 || st.StreamID != as.StreamID || st.Reason != "stopped" {
+		t.Fatalf("POST /audio/stop with no body = %d %s", code, s.lastBody)
+	}
+	ev.expect(sipphone.EventAudioStop)
+	// Again: it ended; the answer says why, not 404.
+	st = stopped{}
+	if code := s.do("POST", "/audio/stop", `{"stream_id":"`+as.StreamID+`"}`, &st); code != 200 || st.Reason != "stopped" || len(st.Streams) != 1 || !st.Streams[0].Already {
+		t.Fatalf("stopping an ended stream = %d %s", code, s.lastBody)
+	}
+	if code := s.do("POST", "/audio/stop", "", nil); code != 404 {
+		t.Fatalf("POST /audio/stop with no stream = %d %s", code, s.lastBody)
+	}
+
+	a, b := start(`{"format":"alaw"}`), start(`{"format":"pcma"}`)
+	if b.Format != "alaw" {
+		t.Fatalf("pcma answered as %q", b.Format)
+	}
+	if code := s.do("POST", "/audio/stop", "{}", nil); code != 422 || !strings.Contains(s.lastBody, a.StreamID) {
+		t.Fatalf("POST /audio/stop {} with two streams = %d %s, want 422 naming them", code, s.lastBody)
+	}
+	st = stopped{}
+	if code := s.do("POST", "/audio/stop", `{"line":"phone1"}`, &st); code != 200 || len(st.Streams) != 2 {
+		t.Fatalf("POST /audio/stop {line} = %d %s", code, s.lastBody)
+	}
+	if code := s.do("POST", "/audio/start", `{"sample_rate":47999}`, nil); code != 422 {
+		t.Fatalf("an unconvertible rate = %d %s", code, s.lastBody)
+	}
+	// Loopback and SIP tracing with no body switch on.
+	var lb struct{ Loopback bool }
+	if code := s.do("POST", "/lines/phone1/loopback", "", &lb); code != 200 || !lb.Loopback {
+		t.Fatalf("loopback with no body = %d %s", code, s.lastBody)
+	}
+	if code := s.do("POST", "/lines/phone1/loopback", `{"enabled":false}`, &lb); code != 200 || lb.Loopback {
+		t.Fatalf("loopback off = %d %s", code, s.lastBody)
+	}
+	if code := s.do("POST", "/diagnostics/sip-trace", "", nil); code != 200 || !strings.Contains(s.lastBody, `"sip_tracing":true`) {
+		t.Fatalf("sip-trace with no body = %d %s", code, s.lastBody)
+	}
+}
+
+// TestShutdownDeliversHangupThenUnknownAfterRestart: the hangup {reason:
+// shutdown} reaches clients before the 1001 close, and the line comes
+// back unknown after a restart.
+func TestShutdownDeliversHangupThenUnknownAfterRestart(t *testing.T) {
+	s := startServer(t, "", "")
+	ev := s.events("?types=registered,off_hook,hangup")
+	startBaresip(t, s.sipAddr(), "phone1", "x", "auto")
+	ev.expect(sipphone.EventRegistered)
+	s.ring("")
+	ev.expect(sipphone.EventOffHook)
+	s.stop()
+	var hangup *sipphone.Event
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, b, err := ev.c.Read(ctx)
+		cancel()
+		if err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+				t.Fatalf("event stream ended with %v, want 1001", err)
+			}
+			break
+		}
+		if strings.Contains(string(b), `"type":"hangup"`) {
+			hangup = &sipphone.Event{}
+			if !strings.Contains(string(b), `"reason":"shutdown"`) {
+				t.Fatalf("hangup event %s", b)
+			}
+		}
+	}
+	if hangup == nil {
+		t.Fatal("the client was closed without the hangup {reason: shutdown} event")
+	}
+	r := startServer(t, "", s.state)
+	if l := r.status().line("phone1"); l == nil || l.State != sipphone.StateUnknown || l.OffHook != nil {
+		t.Fatalf("line after restart: %+v, want unknown (off_hook null)", l)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -29,6 +30,9 @@ const (
 func NewWS(d Deps) http.Handler {
 	if d.EventQueue <= 0 {
 		d.EventQueue = defaultEventQueue
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
 	wsRoutes(mux, d)
@@ -92,6 +96,11 @@ func eventsWS(d Deps) http.HandlerFunc {
 			}
 			since = &n
 		}
+		release, ok := d.Clients.admit(w, r)
+		if !ok {
+			return
+		}
+		defer release()
 		c, err := d.acceptWS(w, r)
 		if err != nil {
 			return // Accept has answered
@@ -161,7 +170,7 @@ func eventsWS(d Deps) http.HandlerFunc {
 					}
 					return
 				}
-				if err := send(&e); err != nil {
+				if err := send(e); err != nil {
 					if errors.Is(err, context.DeadlineExceeded) || sub.Overflowed() {
 						// Not reading: dropped like an overflowing client.
 						if d.Clients != nil {
@@ -187,7 +196,7 @@ func eventsWS(d Deps) http.HandlerFunc {
 				for flushing := true; flushing; {
 					select {
 					case e, ok := <-sub.C():
-						if !ok || send(&e) != nil {
+						if !ok || send(e) != nil {
 							flushing = false
 						}
 					default:
