@@ -172,17 +172,18 @@ func (a *App) Start() (err error) {
 	apiHost := a.cfg.Server.EffectiveAPIHost()
 	deps := httpapi.Deps{
 		Lines: a.Lines, Bus: a.Bus, Version: a.version, Logger: a.log, Ready: a.Ready, Started: time.Now(),
-		Shutdown: a.shutdown, AuthDisabled: len(a.cfg.API.Tokens) == 0,
+		Shutdown:          a.shutdown,
 		DefaultSampleRate: a.cfg.Audio.SampleRate, DefaultFrameMS: a.cfg.Audio.FrameMS(), Origins: a.cfg.API.Origins,
 		SIP: a.SIP, Clients: a.Clients, Config: a.redactedConfig, Metrics: a.Metrics.Handler(),
 	}
-	var tokens []httpapi.Token
-	for _, t := range a.cfg.API.Tokens {
-		tokens = append(tokens, httpapi.Token{Name: t.Name, Secret: t.Token})
+	auth, authOff, err := a.authenticator() // apiauth.go
+	if err != nil {
+		return err
 	}
-	auth := httpapi.NewAuthenticator(tokens, a.log.With("component", "api"))
+	deps.AuthDisabled = authOff
 	a.Metrics.SetSources(metrics.Sources{WSClients: a.Clients.Count, EventsDropped: a.Clients.Dropped.Load,
-		APIAuthFailures: auth.Failures.Load, SIPAuthFailures: a.SIP.AuthFailures.Load})
+		APIAuthFailures: auth.Failures.Load, SIPAuthFailures: a.SIP.AuthFailures.Load, WSRefused: a.Clients.Refused.Load})
+	a.Clients.SetLimits(a.cfg.API.MaxClients, a.cfg.API.MaxClientsPerAddress)
 	a.restLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.RESTPort)))
 	if err != nil {
 		return fmt.Errorf("server.rest_port: listen: %w", err)

@@ -51,6 +51,13 @@ logging:
 // file may be shared between servers to test restarts.
 func startServer(t *testing.T, extra, stateFile string) *testServer {
 	t.Helper()
+	return startServerWith(t, extra, stateFile, nil)
+}
+
+// startServerWith is startServer with a last change to the configuration
+// (nil for none), for keys baseYAML already sets.
+func startServerWith(t *testing.T, extra, stateFile string, edit func(*config.Config)) *testServer {
+	t.Helper()
 	if stateFile == "" {
 		stateFile = filepath.Join(t.TempDir(), "state.json")
 	}
@@ -63,6 +70,9 @@ func startServer(t *testing.T, extra, stateFile string) *testServer {
 	ports := map[string]string{"RTP_PORT_MIN": strconv.Itoa(base), "RTP_PORT_MAX": strconv.Itoa(base + 99)}
 	if err := cfg.ApplyEnv(func(k string) string { return ports[k] }); err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(cfg)
 	}
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

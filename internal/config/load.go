@@ -141,6 +141,7 @@ var envVars = []envVar{
 	{name: "RTP_PORT_MIN", key: "audio.rtp_ports.min", int: func(c *Config) *int { return &c.Audio.RTPPorts.Min }},
 	{name: "RTP_PORT_MAX", key: "audio.rtp_ports.max", int: func(c *Config) *int { return &c.Audio.RTPPorts.Max }},
 	{name: "LOG_LEVEL", key: "logging.level", str: func(c *Config) *string { return &c.Logging.Level }},
+	{name: "API_AUTH", key: "api.auth", str: func(c *Config) *string { return &c.API.Auth }},
 }
 
 // ApplyEnv overrides values from the environment. An empty variable counts
@@ -152,6 +153,7 @@ var envVars = []envVar{
 //	RTP_PORT_MIN     audio.rtp_ports.min     RTP_PORT_MAX  audio.rtp_ports.max
 //	SIP_PHONE_STATE  server.state_file
 //	API_TOKEN        api.tokens: adds (or replaces) the token named "env"
+//	API_AUTH         api.auth (auto, token, none)
 //
 // A value that cannot be parsed is an *Error naming the key and the
 // variable; range checks are left to Validate, whose errors then name the
