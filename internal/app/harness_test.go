@@ -61,12 +61,13 @@ func startServerWith(t *testing.T, extra, stateFile string, edit func(*config.Co
 	if stateFile == "" {
 		stateFile = filepath.Join(t.TempDir(), "state.json")
 	}
-	base := 20000 + 2*rand.IntN(20000)
+	base := rtpTestBase()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(baseYAML, stateFile)+extra), "test.yml")
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	// A random RTP range per server, so parallel packages do not collide.
+	// A random RTP range per server, so parallel packages do not collide,
+	// below the ephemeral ports (see rtpTestBase).
 	ports := map[string]string{"RTP_PORT_MIN": strconv.Itoa(base), "RTP_PORT_MAX": strconv.Itoa(base + 99)}
 	if err := cfg.ApplyEnv(func(k string) string { return ports[k] }); err != nil {
 		t.Fatal(err)
@@ -91,6 +92,25 @@ func startServerWith(t *testing.T, extra, stateFile string, edit func(*config.Co
 		}
 	})
 	return ts
+}
+
+// rtpTestBase picks the start of a 100-port RTP range below the kernel's
+// ephemeral range: ports handed out by the OS (peers.FreeUDPPort for sipp
+// and baresip, other programs' random ports) never fall in it, so a call's
+// RTP port cannot take the port a peer is about to bind.
+func rtpTestBase() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	if low < 11200 {
+		low = 11200 // a tiny ephemeral range: keep the old behaviour's floor
+	}
+	return 10000 + 2*rand.IntN((low-10000-100)/2)
 }
 
 func (s *testServer) stop() {
