@@ -184,13 +184,13 @@ func (a *App) Start() (err error) {
 	a.Metrics.SetSources(metrics.Sources{WSClients: a.Clients.Count, EventsDropped: a.Clients.Dropped.Load,
 		APIAuthFailures: auth.Failures.Load, SIPAuthFailures: a.SIP.AuthFailures.Load, WSRefused: a.Clients.Refused.Load})
 	a.Clients.SetLimits(a.cfg.API.MaxClients, a.cfg.API.MaxClientsPerAddress)
-	a.restLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.RESTPort)))
+	a.restLn, err = net.Listen(tcpNetwork(apiHost), net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.RESTPort)))
 	if err != nil {
 		return fmt.Errorf("server.rest_port: listen: %w", err)
 	}
 	shared := a.cfg.Server.WebSocketPort == a.cfg.Server.RESTPort && a.cfg.Server.RESTPort != 0
 	if !shared {
-		a.wsLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.WebSocketPort)))
+		a.wsLn, err = net.Listen(tcpNetwork(apiHost), net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.WebSocketPort)))
 		if err != nil {
 			return fmt.Errorf("server.websocket_port: listen: %w", err)
 		}
@@ -215,7 +215,7 @@ func (a *App) Start() (err error) {
 		a.wg.Add(1)
 		go a.levelEvents(iv)
 	}
-	a.log.Info("sipphone started", "version", a.version, "sip", a.SIP.UDPAddr(), "rest", a.restLn.Addr(), "websocket", a.WSAddr(),
+	a.log.Info("sipphone started", "version", a.version, "sip", a.SIP.UDPAddr().String(), "rest", a.restLn.Addr().String(), "websocket", a.WSAddr().String(),
 		"config", a.cfg.Source, "state_file", a.cfg.Server.StateFile)
 	return nil
 }
