@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sip-phone-api/sipphone"
+	"github.com/sip-phone-api/sipphone/internal/config"
+	"github.com/sip-phone-api/sipphone/internal/peers"
 )
 
 // The rough edges a new user meets in the first hour.
@@ -270,5 +273,146 @@ func TestShutdownDeliversHangupThenUnknownAfterRestart(t *testing.T) {
 	r := startServer(t, "", s.state)
 	if l := r.status().line("phone1"); l == nil || l.State != sipphone.StateUnknown || l.OffHook != nil {
 		t.Fatalf("line after restart: %+v, want unknown (off_hook null)", l)
+	}
+}
+
+// rawEvents reads raw event frames until one of type typ arrives.
+func rawEvent(t *testing.T, c *websocket.Conn, typ string) string {
+	t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		_, b, err := c.Read(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		if strings.Contains(string(b), `"type":"`+typ+`"`) {
+			return string(b)
+		}
+	}
+}
+
+// TestRingEventsWithSipp: ring_start when the INVITE left, with caller_id
+// and pattern null when not given; ring_progress on the phone's 180.
+func TestRingEventsWithSipp(t *testing.T) {
+	s := startServer(t, "", "")
+	c, _, err := s.wsDial("/ws?types=registered,ring_start,ring_progress,ring_stop,off_hook", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(peers.FreeUDPPort(t))
+	s.sippClient("register.xml", "-s", "phone1", "-p", port)
+	rawEvent(t, c, "registered")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	var out string
+	go func() {
+		var err error
+		out, err = s.sipp(ctx, "uas_plain.xml", "-p", port, "-mp", strconv.Itoa(peers.FreeUDPPort(t)))
+		done <- err
+	}()
+	waitUDPBound(t, port)
+	s.ring("")
+	start := rawEvent(t, c, "ring_start")
+	if !strings.Contains(start, `"caller_id":null`) || !strings.Contains(start, `"pattern":null`) || !strings.Contains(start, `"call_id":"`) {
+		t.Fatalf("ring_start %s, want caller_id and pattern null and the call_id", start)
+	}
+	rawEvent(t, c, "ring_progress")
+	if stop := rawEvent(t, c, "ring_stop"); !strings.Contains(stop, `"reason":"answered"`) {
+		t.Fatalf("ring_stop %s", stop)
+	}
+	rawEvent(t, c, "off_hook")
+	// sipp expects our ACK before the BYE: hang up once the ACK left.
+	s.waitFor("our ACK", func() bool {
+		for _, m := range s.SIP.Messages() {
+			if m.Direction == "out" && strings.HasPrefix(m.FirstLine, "ACK ") {
+				return true
+			}
+		}
+		return false
+	})
+	if code := s.do("POST", "/hangup", "", nil); code != 202 {
+		t.Fatalf("POST /hangup = %d", code)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out))
+	}
+}
+
+// TestRingRefusedSynchronously: before any phone registered, and with no
+// RTP port free, POST /ring fails at once with 503 and says why.
+func TestRingRefusedSynchronously(t *testing.T) {
+	s := startServer(t, "", "")
+	var pb problemBody
+	if code := s.do("POST", "/ring", "", &pb); code != 503 || !strings.Contains(pb.Detail, "sipphone check") {
+		t.Fatalf("POST /ring with no line = %d %+v, want 503 with a hint", code, pb)
+	}
+
+	// A one-port RTP range whose port is taken by a call in progress.
+	r := startServerWith(t, "", "", func(c *config.Config) {
+		port := peers.FreeUDPPort(t)
+		c.Audio.RTPPorts.Min, c.Audio.RTPPorts.Max = port, port
+	})
+	held, err := r.Ports.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Ports.Release(held)
+	p := newRawPhone(t)
+	p.register(r.sipAddr(), "phone1")
+	pb = problemBody{}
+	if code := r.do("POST", "/ring", "", &pb); code != 503 || !strings.Contains(pb.Detail, "rtp_port") {
+		t.Fatalf("POST /ring with no RTP port = %d %+v, want 503 naming audio.rtp_port_min/max", code, pb)
+	}
+	p.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if n, _, err := p.conn.ReadFromUDP(make([]byte, 2048)); err == nil {
+		t.Fatalf("the phone received a message (%d bytes) for a refused ring", n)
+	}
+}
+
+// TestLateAudioClientStartsLive: a client connecting seconds after POST
+// /audio/start gets live audio, not a burst of the queued past.
+func TestLateAudioClientStartsLive(t *testing.T) {
+	s := startServer(t, "", "")
+	ev := s.events("?types=registered,off_hook")
+	startBaresip(t, s.sipAddr(), "phone1", "x", "auto")
+	ev.expect(sipphone.EventRegistered)
+	s.ring("")
+	ev.expect(sipphone.EventOffHook)
+	received := func() uint64 {
+		st := s.status().line("phone1")
+		if st.Call == nil || st.Call.Media == nil {
+			return 0
+		}
+		return st.Call.Media.RTP.PacketsReceived
+	}
+	var as audioStream
+	if code := s.do("POST", "/audio/start", `{"direction":"in","frame_ms":20}`, &as); code != 201 {
+		t.Fatalf("POST /audio/start = %d %s", code, s.lastBody)
+	}
+	// Let the listener's queue (1 s) fill with audio nobody takes.
+	from := received()
+	s.waitFor("1.5 s of audio queued", func() bool { return received() >= from+75 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, as.WSURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	// In the first 400 ms a live client gets about 20 frames; one served
+	// the queued second first gets 50 more at once.
+	frames := 0
+	window, wcancel := context.WithTimeout(ctx, 400*time.Millisecond)
+	defer wcancel()
+	for {
+		if _, _, err := c.Read(window); err != nil {
+			break
+		}
+		frames++
+	}
+	if frames == 0 || frames > 40 {
+		t.Fatalf("%d frames in the first 400 ms, want live audio (about 20)", frames)
 	}
 }

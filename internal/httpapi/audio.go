@@ -265,6 +265,21 @@ func audioWS(d Deps) http.HandlerFunc {
 		var chunks <-chan *media.Chunk
 		if st.Listener != nil {
 			chunks = st.Listener.C()
+			// A client connecting after POST /audio/start starts at live
+			// audio: what was queued before it came is dropped, so the
+			// first frame is at most one frame old.
+			for drained := false; !drained; {
+				select {
+				case ch, ok := <-chunks:
+					if !ok {
+						drained = true
+						break
+					}
+					st.Listener.Release(ch)
+				default:
+					drained = true
+				}
+			}
 		}
 		// A client that cannot take a frame for writeTimeout is cut off. One
 		// timer per connection, re-armed per frame, costs nothing per frame

@@ -87,7 +87,9 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 		Description: "Attaches a stream to the line's call and returns its ws_url. On that WebSocket the server sends one binary " +
 			"frame per frame_ms of the phone's audio in the chosen format; binary frames the client sends (any length, same format) are " +
 			"queued (up to 120 s) and played to the phone at real time. Text messages: {\"type\":\"clear\"} drops queued audio; " +
-			"{\"type\":\"mark\",\"name\":\"x\"} is echoed back when the audio before it has been played. 409 when the line has no call."}, audioStart(d))
+			"{\"type\":\"mark\",\"name\":\"x\"} is echoed back when the audio before it has been played. A client connecting late starts at live audio " +
+			"(what was queued before it connected is dropped). format accepts PCMU/PCMA for ulaw/alaw; sample_rate any rate from 8000 to 48000 Hz. " +
+			"409 when the line has no call, 422 for a format or rate that cannot be served."}, audioStart(d))
 	huma.Register(api, huma.Operation{OperationID: "audio-stop", Method: http.MethodPost, Path: "/audio/stop",
 		Summary: "Stop an audio stream", Tags: []string{"Audio"},
 		Description: "Ends a stream; its WebSocket is closed and an audio_stop event {reason: stopped} is published. The body is optional: " +
