@@ -248,7 +248,8 @@ type API struct {
 	Tokens []Token `yaml:"tokens"`
 	// Origins is the WebSocket Origin allow-list: origins
 	// ("https://ha.example.com") or host patterns ("*.example.com").
-	// Empty allows the same host only.
+	// The API's own origins (its host on the REST or the WebSocket port)
+	// are always allowed.
 	Origins []string `yaml:"allowed_origins"`
 	// Auth is how the API is protected (env API_AUTH):
 	//   "auto" (default): the tokens are required from every client; with

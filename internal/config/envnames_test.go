@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +37,35 @@ func TestDeployFilesNameTheConfigVariable(t *testing.T) {
 				t.Errorf("%s names %s; the program reads %s", f, v, name)
 			}
 		}
+	}
+}
+
+func TestCodecSpellings(t *testing.T) {
+	for in, want := range map[string]string{"PCMU": "PCMU", "pcma": "PCMA", "ulaw": "PCMU", "ALaw": "PCMA"} {
+		c, err := Parse([]byte("audio: {codec: "+in+"}\n"), "t.yml")
+		if err != nil {
+			t.Fatalf("codec %s: %v", in, err)
+		}
+		if c.Audio.Codec != want {
+			t.Errorf("codec %s = %s, want %s", in, c.Audio.Codec, want)
+		}
+	}
+	if _, err := Parse([]byte("audio: {codec: opus}\n"), "t.yml"); err == nil || !strings.Contains(err.Error(), "audio.codec") {
+		t.Errorf("codec opus: %v, want an error naming audio.codec", err)
+	}
+}
+
+func TestAPIAuthFromEnv(t *testing.T) {
+	c := Default()
+	if err := c.ApplyEnv(func(k string) string {
+		if k == "API_AUTH" {
+			return "none"
+		}
+		return ""
+	}); err != nil || c.API.Auth != "none" {
+		t.Fatalf("API_AUTH=none: auth %q, %v", c.API.Auth, err)
+	}
+	if _, err := Parse([]byte("api: {auth: maybe}\n"), "t.yml"); err == nil || !strings.Contains(err.Error(), "api.auth") {
+		t.Errorf("api.auth maybe: %v, want an error naming api.auth", err)
 	}
 }

@@ -229,7 +229,7 @@ func (c *Config) finish() {
 		c.HT802.Host.Entries = nil
 	}
 
-	c.Audio.Codec = strings.ToUpper(c.Audio.Codec)
+	c.Audio.Codec = canonicalCodec(c.Audio.Codec)
 	c.Logging.Level = strings.ToLower(c.Logging.Level)
 	c.Logging.Format = strings.ToLower(c.Logging.Format)
 	if c.Server.SIPTransports != nil {
@@ -695,4 +695,17 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(a)][len(b)]
+}
+
+// canonicalCodec maps the stream API's spellings (ulaw, alaw; any case) to
+// the codec names of SDP (PCMU, PCMA), so either works in audio.codec.
+func canonicalCodec(c string) string {
+	switch u := strings.ToUpper(c); u {
+	case "ULAW", "MULAW", "G711U":
+		return "PCMU"
+	case "ALAW", "G711A":
+		return "PCMA"
+	default:
+		return u
+	}
 }
