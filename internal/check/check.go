@@ -256,7 +256,6 @@ func bindError(err error) string {
 	return err.Error()
 }
 
-
 func joinInts(v []int) string {
 	s := make([]string, len(v))
 	for i, x := range v {
