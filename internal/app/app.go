@@ -72,6 +72,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		}
 	}
 	a.Bus = events.New(replaySize, st.LastSeq)
+	a.Bus.Restore(st.Events) // the last events of the previous run, for ?since=
 	sipHost, err := parseHost(cfg.Server.EffectiveSIPHost())
 	if err != nil {
 		return nil, fmt.Errorf("server.sip_host: %w", err)

@@ -309,6 +309,9 @@ func (m *Manager) snapshotState() *state.File {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := &state.File{LastSeq: m.lastSeq()}
+	if m.bus != nil {
+		f.Events = m.bus.Recent(persistedEvents)
+	}
 	for _, l := range m.lines {
 		pl := state.Line{ID: l.id, User: l.user, DisplayName: l.displayName}
 		if l.state == sipphone.StateUnknown {

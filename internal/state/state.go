@@ -22,6 +22,9 @@ type File struct {
 	Version int    `json:"version"`
 	LastSeq uint64 `json:"last_seq"`
 	Lines   []Line `json:"lines"`
+	// Events are the last events of the previous run, so clients that
+	// reconnect with ?since= after a restart are replayed them.
+	Events []sipphone.Event `json:"events,omitempty"`
 }
 
 // Line is one line's persisted identity and binding.
