@@ -1,6 +1,9 @@
 package sipphone
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Event types published on the WebSocket event stream.
 const (
@@ -65,6 +68,38 @@ type Event struct {
 	// From and To bound a gap: events with seq in [From, To] were lost.
 	From uint64 `json:"from,omitempty"`
 	To   uint64 `json:"to,omitempty"`
+}
+
+// MarshalJSON implements json.Marshaler. A ring_start event always carries
+// caller_id and pattern, null when the ring did not set them, and a state
+// snapshot always carries lines ([] when none), so clients can rely on the
+// keys; other events omit empty fields.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event // no methods: no recursion
+	// In the structs below the outer fields shadow the embedded ones of
+	// the same JSON name.
+	switch e.Type {
+	case EventRingStart:
+		var pattern *string
+		if e.Pattern != "" {
+			pattern = &e.Pattern
+		}
+		return json.Marshal(struct {
+			plain
+			CallerID *CallerID `json:"caller_id"`
+			Pattern  *string   `json:"pattern"`
+		}{plain(e), e.CallerID, pattern})
+	case EventState:
+		lines := e.Lines
+		if lines == nil {
+			lines = []LineStatus{}
+		}
+		return json.Marshal(struct {
+			plain
+			Lines []LineStatus `json:"lines"`
+		}{plain(e), lines})
+	}
+	return json.Marshal(plain(e))
 }
 
 // Level is an audio level in dBFS (-120 for silence).

@@ -47,6 +47,7 @@ func main() {
 const usage = `usage: sipphone [serve] [--config FILE]   run the server (default)
        sipphone check [--config FILE]     check the configuration, ports and the adapter
        sipphone healthcheck [--config FILE]  exit 0 when the running server is ready (for Docker)
+       sipphone token [--config FILE]     print the API token clients on other machines send
        sipphone sim --server HOST:PORT    run a simulated HT802 (see sipphone sim --help)
        sipphone audiotest [--json] [--api URL]  test audio end to end: levels, SNR, latency (see --help)
        sipphone dtmf detect [--json] FILE.wav   list the DTMF keys in a recording (- reads stdin)
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return serve(ctx, args[1:], getenv, stdout, stderr)
 		case "check":
 			return checkExit(check.RunCLI(ctx, args[1:], getenv, stdout, stderr))
+		case "token":
+			return token(args[1:], getenv, stdout, stderr)
 		case "healthcheck":
 			return checkExit(check.RunHealthCLI(ctx, args[1:], getenv, stdout, stderr))
 		case "audiotest":

@@ -112,3 +112,29 @@ func TestServeUntilCancelled(t *testing.T) {
 		t.Fatalf("no orderly stop logged:\n%s", out.String())
 	}
 }
+
+// TestTokenPrintsTheKeptToken: "sipphone token" prints the token the server
+// generated in its state directory, and says when there is none to print.
+func TestTokenPrintsTheKeptToken(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yml")
+	state := filepath.Join(dir, "state.json")
+	if err := os.WriteFile(cfgFile, []byte("server:\n  state_file: "+state+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--config", cfgFile}, env(nil), nil, &out, &errOut); err == nil || !strings.Contains(err.Error(), "no API token") {
+		t.Fatalf("token before the first start = %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "api-token"), []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"token", "--config", cfgFile}, env(nil), nil, &out, &errOut); err != nil || strings.TrimSpace(out.String()) != "0123456789abcdef0123456789abcdef" {
+		t.Fatalf("token = %q %v", out.String(), err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"token", "--config", cfgFile}, env(map[string]string{"API_AUTH": "none"}), nil, &out, &errOut); err != nil || out.Len() != 0 {
+		t.Fatalf("token with auth none = %q %v", out.String(), err)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -56,19 +55,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := a.Start(); err != nil {
 		return err
 	}
-	if len(cfg.API.Tokens) == 0 && !isLoopback(cfg.Server.EffectiveAPIHost()) {
-		log.Warn("API AUTHENTICATION IS DISABLED: anyone who can reach this host can ring the phone and listen to its microphone; set api.tokens or API_TOKEN")
-	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.ShutdownTimeout))
 	defer cancel()
 	return a.Shutdown(sctx)
-}
-
-func isLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // checkExit maps the check commands' errors to exit statuses: a bad

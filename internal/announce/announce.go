@@ -41,7 +41,7 @@ type RingOptions struct {
 // from now on and a func ending the subscription; the channel is closed if
 // the subscriber falls queueLen events behind.
 type Events interface {
-	Subscribe(queueLen int) (<-chan sipphone.Event, func())
+	Subscribe(queueLen int) (<-chan *sipphone.Event, func())
 }
 
 // Publisher publishes an event on the bus.
@@ -225,7 +225,7 @@ type run struct {
 	callID string
 	pcm    []int16
 	req    Request
-	events <-chan sipphone.Event
+	events <-chan *sipphone.Event
 }
 
 // errEnded means the call ended before the message did.
@@ -307,15 +307,15 @@ func (r *run) next(timer <-chan time.Time) (sipphone.Event, error) {
 			return sipphone.Event{}, nil
 		case e, ok := <-r.events:
 			if !ok {
-				return e, errors.New("event queue overflowed")
+				return sipphone.Event{}, errors.New("event queue overflowed")
 			}
 			if e.Line != r.line {
 				continue
 			}
 			if r.callID != "" && e.CallID == r.callID && (e.Type == sipphone.EventOnHook || e.Type == sipphone.EventHangup) {
-				return e, errEnded
+				return *e, errEnded
 			}
-			return e, nil
+			return *e, nil
 		}
 	}
 }

@@ -29,8 +29,8 @@ func (unregistered) Hangup(string) (string, error)                { return "", s
 
 type noEvents struct{}
 
-func (noEvents) Subscribe(int) (<-chan sipphone.Event, func()) {
-	return make(chan sipphone.Event), func() {}
+func (noEvents) Subscribe(int) (<-chan *sipphone.Event, func()) {
+	return make(chan *sipphone.Event), func() {}
 }
 
 type noPublish struct{}

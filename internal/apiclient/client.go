@@ -142,7 +142,7 @@ func (c *Client) Hangup(ctx context.Context, id string) error {
 
 // Loopback turns a line's loopback on or off.
 func (c *Client) Loopback(ctx context.Context, id string, on bool) error {
-	return c.Do(ctx, http.MethodPost, "/lines/"+url.PathEscape(id)+"/loopback", httpapi.LoopbackBody{Enabled: on}, nil)
+	return c.Do(ctx, http.MethodPost, "/lines/"+url.PathEscape(id)+"/loopback", httpapi.LoopbackBody{Enabled: &on}, nil)
 }
 
 // AudioStart starts an audio stream (POST /audio/start).

@@ -76,6 +76,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*App, error) {
 		}
 	}
 	a.Bus = events.New(replaySize, st.LastSeq)
+	a.Bus.Restore(st.Events) // the last events of the previous run, for ?since=
 	sipHost, err := parseHost(cfg.Server.EffectiveSIPHost())
 	if err != nil {
 		return nil, fmt.Errorf("server.sip_host: %w", err)
@@ -182,25 +183,26 @@ func (a *App) Start() (err error) {
 	apiHost := a.cfg.Server.EffectiveAPIHost()
 	deps := httpapi.Deps{
 		Lines: a.Lines, Bus: a.Bus, Version: a.version, Logger: a.log, Ready: a.Ready, Started: time.Now(),
-		Shutdown: a.shutdown, AuthDisabled: len(a.cfg.API.Tokens) == 0,
+		Shutdown:          a.shutdown,
 		DefaultSampleRate: a.cfg.Audio.SampleRate, DefaultFrameMS: a.cfg.Audio.FrameMS(), Origins: a.cfg.API.Origins,
 		SIP: a.SIP, Clients: a.Clients, Config: a.redactedConfig, Metrics: a.Metrics.Handler(), Bots: a.Bots,
 		Announce: a.Announcer(), MQTT: a.MQTTStats,
 	}
-	var tokens []httpapi.Token
-	for _, t := range a.cfg.API.Tokens {
-		tokens = append(tokens, httpapi.Token{Name: t.Name, Secret: t.Token})
+	auth, authOff, err := a.authenticator() // apiauth.go
+	if err != nil {
+		return err
 	}
-	auth := httpapi.NewAuthenticator(tokens, a.log.With("component", "api"))
+	deps.AuthDisabled = authOff
 	a.Metrics.SetSources(metrics.Sources{WSClients: a.Clients.Count, EventsDropped: a.Clients.Dropped.Load,
-		APIAuthFailures: auth.Failures.Load, SIPAuthFailures: a.SIP.AuthFailures.Load})
-	a.restLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.RESTPort)))
+		APIAuthFailures: auth.Failures.Load, SIPAuthFailures: a.SIP.AuthFailures.Load, WSRefused: a.Clients.Refused.Load})
+	a.Clients.SetLimits(a.cfg.API.MaxClients, a.cfg.API.MaxClientsPerAddress)
+	a.restLn, err = net.Listen(tcpNetwork(apiHost), net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.RESTPort)))
 	if err != nil {
 		return fmt.Errorf("server.rest_port: listen: %w", err)
 	}
 	shared := a.cfg.Server.WebSocketPort == a.cfg.Server.RESTPort && a.cfg.Server.RESTPort != 0
 	if !shared {
-		a.wsLn, err = net.Listen("tcp", net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.WebSocketPort)))
+		a.wsLn, err = net.Listen(tcpNetwork(apiHost), net.JoinHostPort(apiHost, strconv.Itoa(a.cfg.Server.WebSocketPort)))
 		if err != nil {
 			return fmt.Errorf("server.websocket_port: listen: %w", err)
 		}
@@ -210,6 +212,7 @@ func (a *App) Start() (err error) {
 		return err
 	}
 	deps.TLS = a.cfg.Server.TLS.Enabled()
+	deps.RESTPort = a.restLn.Addr().(*net.TCPAddr).Port
 	restH := auth.Wrap(httpapi.NewREST(deps))
 	wsH := auth.Wrap(httpapi.NewWS(deps))
 	// The WebSocket endpoints are served on the REST port too, so a page
@@ -230,7 +233,7 @@ func (a *App) Start() (err error) {
 		a.wg.Add(1)
 		go a.levelEvents(iv)
 	}
-	a.log.Info("sipphone started", "version", a.version, "sip", a.SIP.UDPAddr(), "rest", a.restLn.Addr(), "websocket", a.WSAddr(),
+	a.log.Info("sipphone started", "version", a.version, "sip", a.SIP.UDPAddr().String(), "rest", a.restLn.Addr().String(), "websocket", a.WSAddr().String(),
 		"console", a.scheme()+"://"+a.restLn.Addr().String()+"/console",
 		"config", a.cfg.Source, "state_file", a.cfg.Server.StateFile)
 	return nil

@@ -59,7 +59,7 @@ func botRequest(c config.BotConnect) bot.Request {
 // botEvents subscribes the bridges to the event bus.
 type botEvents struct{ bus *events.Bus }
 
-func (e botEvents) Subscribe(types []string) (<-chan sipphone.Event, func()) {
+func (e botEvents) Subscribe(types []string) (<-chan *sipphone.Event, func()) {
 	s, _ := e.bus.Subscribe(events.Filter{Types: types}, 256, nil)
 	return s.C(), s.Close
 }

@@ -37,20 +37,26 @@ func TestDiagnostics(t *testing.T) {
 	}
 	p := newRawPhone(t)
 	p.register(s.sipAddr(), "phone1")
-	d := get()
-	var sawReg, sawOK bool
-	for _, m := range d.SIPMessages {
-		if m.Direction == "in" && strings.HasPrefix(m.FirstLine, "REGISTER sip:") && m.Peer == p.conn.LocalAddr().String() {
-			sawReg = true
+	// A message is recorded once it has been sent: on a busy machine the
+	// phone may read the 200 OK before the server has noted it. Poll.
+	var d diagnostics
+	s.waitFor("the REGISTER and its 200 OK in /diagnostics", func() bool {
+		d = get()
+		var sawReg, sawOK bool
+		for _, m := range d.SIPMessages {
+			if m.Direction == "in" && strings.HasPrefix(m.FirstLine, "REGISTER sip:") && m.Peer == p.conn.LocalAddr().String() {
+				sawReg = true
+			}
+			if m.Direction == "out" && m.FirstLine == "SIP/2.0 200 OK" {
+				sawOK = true
+			}
+			if m.Text != "" {
+				t.Fatalf("whole message kept while tracing is off: %+v", m)
+			}
 		}
-		if m.Direction == "out" && m.FirstLine == "SIP/2.0 200 OK" {
-			sawOK = true
-		}
-		if m.Text != "" {
-			t.Fatalf("whole message kept while tracing is off: %+v", m)
-		}
-	}
-	if !sawReg || !sawOK || len(d.Registrations) != 1 || d.Registrations[0].ExpiresInS < 500 {
+		return sawReg && sawOK
+	})
+	if len(d.Registrations) != 1 || d.Registrations[0].ExpiresInS < 500 {
 		t.Fatalf("diagnostics %+v", d)
 	}
 	if len(d.WebSockets) != 1 || d.WebSockets[0].Kind != "events" || d.WebSockets[0].Types[0] != "registered" {
@@ -65,9 +71,12 @@ func TestDiagnostics(t *testing.T) {
 		t.Fatalf("sip-trace = %d", code)
 	}
 	p.register(s.sipAddr(), "phone1")
-	d = get()
-	last := d.SIPMessages[len(d.SIPMessages)-1]
-	if !d.SIPTracing || !strings.Contains(last.Text, "Call-ID:") {
-		t.Fatalf("tracing on, last message %+v", last)
+	s.waitFor("the traced 200 OK", func() bool {
+		d = get()
+		last := d.SIPMessages[len(d.SIPMessages)-1]
+		return last.Direction == "out" && strings.Contains(last.Text, "Call-ID:")
+	})
+	if !d.SIPTracing {
+		t.Fatalf("tracing on, diagnostics %+v", d)
 	}
 }

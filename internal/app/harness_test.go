@@ -55,25 +55,26 @@ func startServer(t *testing.T, extra, stateFile string) *testServer {
 	return startServerWith(t, extra, stateFile, nil)
 }
 
-// startServerWith is startServer with a last change of the parsed
-// configuration (for keys baseYAML already holds, such as server.*).
-func startServerWith(t *testing.T, extra, stateFile string, change func(*config.Config)) *testServer {
+// startServerWith is startServer with a last change to the configuration
+// (nil for none), for keys baseYAML already sets.
+func startServerWith(t *testing.T, extra, stateFile string, edit func(*config.Config)) *testServer {
 	t.Helper()
 	if stateFile == "" {
 		stateFile = filepath.Join(t.TempDir(), "state.json")
 	}
-	base := 20000 + 2*rand.IntN(20000)
+	base := rtpTestBase()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(baseYAML, stateFile)+extra), "test.yml")
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	// A random RTP range per server, so parallel packages do not collide.
+	// A random RTP range per server, so parallel packages do not collide,
+	// below the ephemeral ports (see rtpTestBase).
 	ports := map[string]string{"RTP_PORT_MIN": strconv.Itoa(base), "RTP_PORT_MAX": strconv.Itoa(base + 99)}
 	if err := cfg.ApplyEnv(func(k string) string { return ports[k] }); err != nil {
 		t.Fatal(err)
 	}
-	if change != nil {
-		change(cfg)
+	if edit != nil {
+		edit(cfg)
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("config: %v", err)
 		}
@@ -95,6 +96,25 @@ func startServerWith(t *testing.T, extra, stateFile string, change func(*config.
 		}
 	})
 	return ts
+}
+
+// rtpTestBase picks the start of a 100-port RTP range below the kernel's
+// ephemeral range: ports handed out by the OS (peers.FreeUDPPort for sipp
+// and baresip, other programs' random ports) never fall in it, so a call's
+// RTP port cannot take the port a peer is about to bind.
+func rtpTestBase() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	if low < 11200 {
+		low = 11200 // a tiny ephemeral range: keep the old behaviour's floor
+	}
+	return 10000 + 2*rand.IntN((low-10000-100)/2)
 }
 
 func (s *testServer) stop() {

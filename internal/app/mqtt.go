@@ -130,7 +130,7 @@ func (a *App) MQTTStats() *mqtt.Stats {
 // busEvents subscribes to every event of the bus.
 type busEvents struct{ bus *events.Bus }
 
-func (b busEvents) Subscribe(n int) (<-chan sipphone.Event, func()) {
+func (b busEvents) Subscribe(n int) (<-chan *sipphone.Event, func()) {
 	s, _ := b.bus.Subscribe(events.Filter{}, n, nil)
 	return s.C(), s.Close
 }

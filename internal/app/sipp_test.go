@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -39,6 +41,27 @@ func (s *testServer) sippClient(scenario string, args ...string) {
 	if out, err := s.sipp(ctx, scenario, append(args, s.sipAddr())...); err != nil {
 		s.t.Fatalf("sipp %s failed: %v\n%s", scenario, err, tail(out))
 	}
+}
+
+// waitUDPBound waits until some process has bound UDP port (as listed in
+// /proc/net/udp), without binding it itself.
+func waitUDPBound(t *testing.T, port string) {
+	t.Helper()
+	n, _ := strconv.Atoi(port)
+	hex := fmt.Sprintf(":%04X ", n)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+			b, _ := os.ReadFile(f)
+			for _, l := range strings.Split(string(b), "\n") {
+				if fields := strings.Fields(l); len(fields) > 2 && strings.HasSuffix(fields[1]+" ", hex) {
+					return
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("nothing bound UDP port %s within 20 s", port)
 }
 
 func tail(s string) string {
@@ -143,8 +166,9 @@ func TestRingAnsweredAndHungUpWithSipp(t *testing.T) {
 		uasOut, err = s.sipp(ctx, "uas.xml", "-p", port, "-mp", strconv.Itoa(peers.FreeUDPPort(t)))
 		uasDone <- err
 	}()
-	// sipp binds its port asynchronously; a ring before it listens would be
-	// retransmitted by the INVITE transaction, so no wait is needed.
+	// Ring once sipp listens: a ring before would be retransmitted by the
+	// INVITE transaction, but late on a busy machine.
+	waitUDPBound(t, port)
 	var rr struct {
 		RingID string `json:"ring_id"`
 		Line   string `json:"line"`
@@ -193,13 +217,16 @@ func TestRingBusyWithSipp(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.sipp(ctx, "busy.xml", "-p", port)
+		_, err := s.sipp(ctx, "busy.xml", "-p", port, "-mp", strconv.Itoa(peers.FreeUDPPort(t)))
 		done <- err
 	}()
+	// Ring once sipp listens: on a busy machine it may start later than the
+	// INVITE's first retransmissions.
+	waitUDPBound(t, port)
 	s.ring("")
 	got := ev.expect(sipphone.EventRingStart, sipphone.EventRingStop)
-	if got[1].Reason != "busy" {
-		t.Fatalf("ring_stop reason %q, want busy", got[1].Reason)
+	if got[1].Reason != "busy" || !strings.Contains(got[1].Detail, "486") {
+		t.Fatalf("ring_stop reason %q detail %q, want busy with the SIP status", got[1].Reason, got[1].Detail)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("sipp: %v", err)

@@ -84,8 +84,8 @@ func (b *fakeBus) Publish(e sipphone.Event) sipphone.Event {
 	return e
 }
 
-func (b *fakeBus) Subscribe([]string) (<-chan sipphone.Event, func()) {
-	ch := make(chan sipphone.Event)
+func (b *fakeBus) Subscribe([]string) (<-chan *sipphone.Event, func()) {
+	ch := make(chan *sipphone.Event)
 	var once sync.Once
 	return ch, func() { once.Do(func() { close(ch) }) }
 }

@@ -90,7 +90,7 @@ func (b *bridge) stop(reason string) {
 }
 
 // run is the bridge's life.
-func (b *bridge) run(events <-chan sipphone.Event, unsubscribe func()) {
+func (b *bridge) run(events <-chan *sipphone.Event, unsubscribe func()) {
 	defer b.m.remove(b)
 	defer close(b.done)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -81,7 +81,7 @@ type Hanger interface {
 // Subscriber delivers events of the given types (all lines) until cancel
 // is called. The channel is closed when the subscription ends.
 type Subscriber interface {
-	Subscribe(types []string) (events <-chan sipphone.Event, cancel func())
+	Subscribe(types []string) (events <-chan *sipphone.Event, cancel func())
 }
 
 // Publisher publishes an event.

@@ -117,7 +117,7 @@ func (m *Manager) Start() {
 	go func() {
 		defer m.wg.Done()
 		for e := range events {
-			m.watch(e)
+			m.watch(*e)
 		}
 	}()
 }

@@ -41,9 +41,6 @@ func (e FlagError) Unwrap() error { return e.Err }
 // FlagError marks the error as a usage error.
 func (FlagError) FlagError() {}
 
-// rtpSamples is how many ports of the RTP range are test-bound.
-const rtpSamples = 8
-
 const usage = `usage: sipphone check [--config FILE] [--adapter-port PORTS] [--timeout DURATION]
 
 Checks, before the server starts, that the configuration loads, that the SIP,
@@ -194,29 +191,56 @@ func checkPorts(r *report, cfg *config.Config) {
 		bind("websocket", "tcp", s.EffectiveAPIHost(), s.WebSocketPort)
 	}
 
-	// RTP: a call needs one port of the range; bind a sample of them.
+	// RTP: a call needs one port of the range. Bind every port the server
+	// would use (one at a time: no file descriptors pile up).
 	min, max := cfg.Audio.RTPPorts.Min, cfg.Audio.RTPPorts.Max
 	label := fmt.Sprintf("rtp udp %s:%d-%d", s.EffectiveSIPHost(), min, max)
-	var free, busy []int
+	ports := rtpPorts(min, max)
+	var free int
+	var busy []int
 	var lastErr error
-	for _, p := range samplePorts(min, max, rtpSamples) {
+	for _, p := range ports {
 		c, err := net.ListenPacket("udp", net.JoinHostPort(s.EffectiveSIPHost(), strconv.Itoa(p)))
 		if err != nil {
 			busy, lastErr = append(busy, p), err
 			continue
 		}
-		held = append(held, c)
-		free = append(free, p)
+		c.Close()
+		free++
 	}
 	switch {
-	case len(free) == 0:
-		r.fail("port", fmt.Sprintf("%s: none of %d sampled ports is free: %s", label, len(busy), bindError(lastErr)))
+	case free == 0:
+		r.fail("port", fmt.Sprintf("%s: none of the %d ports the server uses for RTP is free: %s", label, len(busy), bindError(lastErr)))
 	case len(busy) > 0:
-		r.pass("port", fmt.Sprintf("%s: %d of %d sampled ports free (busy: %s)", label, len(free), len(free)+len(busy), joinInts(busy)))
+		r.pass("port", fmt.Sprintf("%s: %d of %d ports free, enough for %d calls at once (busy: %s)", label, free, len(ports), free, joinInts(firstN(busy, 10))))
 	default:
-		r.pass("port", fmt.Sprintf("%s: %d sampled ports free", label, len(free)))
+		r.pass("port", fmt.Sprintf("%s: all %d ports free", label, free))
 	}
 }
+
+// rtpPorts returns the ports of [min, max] the server opens for RTP
+// (internal/rtp.Ports: even ports, or every port of a one-port range).
+func rtpPorts(min, max int) []int {
+	if max < min {
+		return nil
+	}
+	first := min + min%2
+	if first > max {
+		first = min
+	}
+	step := 2
+	if first == max || max-min < 1 {
+		step = 1
+	}
+	var out []int
+	for p := first; p <= max; p += step {
+		out = append(out, p)
+	}
+	return out
+}
+
+// firstN returns at most n elements of s.
+func firstN(s []int, n int) []int { return s[:min(len(s), n)] }
 
 // bindError shortens a listen error to its cause, since the line already
 // names the address.
@@ -230,33 +254,6 @@ func bindError(err error) string {
 		return oe.Err.Error()
 	}
 	return err.Error()
-}
-
-// samplePorts returns up to n ports spread evenly over [min, max],
-// preferring even ports as the server does for RTP.
-func samplePorts(min, max, n int) []int {
-	if max < min {
-		return nil
-	}
-	span := max - min + 1
-	if span <= n {
-		out := make([]int, 0, span)
-		for p := min; p <= max; p++ {
-			out = append(out, p)
-		}
-		return out
-	}
-	out := make([]int, 0, n)
-	for i := 0; i < n; i++ {
-		p := min + i*(span-1)/(n-1)
-		if p%2 == 1 && p+1 <= max {
-			p++
-		}
-		if len(out) == 0 || out[len(out)-1] != p {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func joinInts(v []int) string {

@@ -258,8 +258,23 @@ type API struct {
 	Tokens []Token `yaml:"tokens"`
 	// Origins is the WebSocket Origin allow-list: origins
 	// ("https://ha.example.com") or host patterns ("*.example.com").
-	// Empty allows the same host only.
+	// The API's own origins (its host on the REST or the WebSocket port)
+	// are always allowed.
 	Origins []string `yaml:"allowed_origins"`
+	// Auth is how the API is protected (env API_AUTH):
+	//   "auto" (default): the tokens are required from every client; with
+	//     none configured a token is generated at first start and kept in
+	//     the state directory (`sipphone token` prints it), and clients on
+	//     loopback need none.
+	//   "token": a token is required from every client, loopback too (for
+	//     a reverse proxy on the same host); generated if none configured.
+	//   "none": no token is asked for (a warning is logged at start).
+	Auth string `yaml:"auth"`
+	// MaxClients bounds the open WebSocket connections (events and audio);
+	// beyond it a new one gets 503 at once. Default 200.
+	MaxClients int `yaml:"max_clients"`
+	// MaxClientsPerAddress bounds them per client IP address. Default 32.
+	MaxClientsPerAddress int `yaml:"max_clients_per_address"`
 }
 
 // Token is a named API bearer token.
@@ -324,9 +339,10 @@ func Default() Config {
 			Format: "text",
 			Output: "stdout",
 		},
-		Bot: DefaultBot(),
+		Bot:      DefaultBot(),
 		MQTT:     defaultMQTT(),
 		Announce: defaultAnnounce(),
+		API:      API{Auth: "auto", MaxClients: 200, MaxClientsPerAddress: 32},
 	}
 }
 

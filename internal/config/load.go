@@ -142,6 +142,7 @@ var envVars = []envVar{
 	{name: "RTP_PORT_MAX", key: "audio.rtp_ports.max", int: func(c *Config) *int { return &c.Audio.RTPPorts.Max }},
 	{name: "LOG_LEVEL", key: "logging.level", str: func(c *Config) *string { return &c.Logging.Level }},
 	mqttEnvVars[0], mqttEnvVars[1], mqttEnvVars[2], // MQTT_URL, MQTT_USERNAME, MQTT_PASSWORD (mqtt.go)
+	{name: "API_AUTH", key: "api.auth", str: func(c *Config) *string { return &c.API.Auth }},
 }
 
 // ApplyEnv overrides values from the environment. An empty variable counts
@@ -155,6 +156,7 @@ var envVars = []envVar{
 //	API_TOKEN        api.tokens: adds (or replaces) the token named "env"
 //	MQTT_URL         mqtt.url                MQTT_USERNAME mqtt.username
 //	MQTT_PASSWORD    mqtt.password
+//	API_AUTH         api.auth (auto, token, none)
 //
 // A value that cannot be parsed is an *Error naming the key and the
 // variable; range checks are left to Validate, whose errors then name the
@@ -233,7 +235,7 @@ func (c *Config) finish() {
 		c.Announce.AllowedURLHosts = nil
 	}
 
-	c.Audio.Codec = strings.ToUpper(c.Audio.Codec)
+	c.Audio.Codec = canonicalCodec(c.Audio.Codec)
 	c.Logging.Level = strings.ToLower(c.Logging.Level)
 	c.Logging.Format = strings.ToLower(c.Logging.Format)
 	if c.Server.SIPTransports != nil {
@@ -699,4 +701,17 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(a)][len(b)]
+}
+
+// canonicalCodec maps the stream API's spellings (ulaw, alaw; any case) to
+// the codec names of SDP (PCMU, PCMA), so either works in audio.codec.
+func canonicalCodec(c string) string {
+	switch u := strings.ToUpper(c); u {
+	case "ULAW", "MULAW", "G711U":
+		return "PCMU"
+	case "ALAW", "G711A":
+		return "PCMA"
+	default:
+		return u
+	}
 }

@@ -399,6 +399,17 @@ func (v *validator) api() {
 			}
 		}
 	}
+	switch v.c.API.Auth {
+	case "", "auto", "token", "none":
+	default:
+		v.add("api.auth", "%q is not one of auto (token required except from loopback), token (required from everyone) or none", v.c.API.Auth)
+	}
+	if v.c.API.MaxClients < 0 {
+		v.add("api.max_clients", "%d: must be 0 (the default, 200) or more", v.c.API.MaxClients)
+	}
+	if v.c.API.MaxClientsPerAddress < 0 {
+		v.add("api.max_clients_per_address", "%d: must be 0 (the default, 32) or more", v.c.API.MaxClientsPerAddress)
+	}
 	for i, o := range v.c.API.Origins {
 		key := fmt.Sprintf("api.allowed_origins[%d]", i)
 		if o == "" || strings.ContainsFunc(o, isSpaceOrControl) {

@@ -78,12 +78,17 @@ func (b *Bus) Publish(e sipphone.Event) sipphone.Event {
 		b.size++
 	}
 	b.replay[idx] = e
+	var shared *sipphone.Event // one copy for every subscriber; nobody changes it
 	for s := range b.subs {
 		if !s.filter.Match(&e) {
 			continue
 		}
+		if shared == nil {
+			shared = new(sipphone.Event)
+			*shared = e
+		}
 		select {
-		case s.ch <- e:
+		case s.ch <- shared:
 		default:
 			s.overflowed = true
 			delete(b.subs, s)
@@ -104,7 +109,7 @@ func (b *Bus) LastSeq() uint64 {
 type Subscription struct {
 	bus    *Bus
 	filter Filter
-	ch     chan sipphone.Event
+	ch     chan *sipphone.Event
 	// overflowed is written under bus.mu before ch is closed, and read after
 	// ch is seen closed, so the channel close orders the two.
 	overflowed bool
@@ -113,7 +118,7 @@ type Subscription struct {
 
 // C returns the queue. It is closed when the subscription ends, either by
 // Close or because the subscriber fell queue-length events behind.
-func (s *Subscription) C() <-chan sipphone.Event { return s.ch }
+func (s *Subscription) C() <-chan *sipphone.Event { return s.ch }
 
 // Overflowed reports whether the bus dropped this subscriber because its
 // queue was full. Call it after C is closed.
@@ -150,7 +155,7 @@ func (b *Bus) Subscribe(f Filter, queueLen int, since *uint64) (*Subscription, [
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := &Subscription{bus: b, filter: f, ch: make(chan sipphone.Event, queueLen)}
+	s := &Subscription{bus: b, filter: f, ch: make(chan *sipphone.Event, queueLen)}
 	b.subs[s] = struct{}{}
 	if since == nil || *since >= b.seq {
 		return s, nil

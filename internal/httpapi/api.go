@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
@@ -38,6 +37,10 @@ type LineOwner interface {
 	StartStream(lineID string, o line.StreamOptions) (*line.Stream, error)
 	Stream(id string) (*line.Stream, bool)
 	StopStream(id, reason string) error
+	// StopStreams stops a stream by id, a line's streams, or the only one.
+	StopStreams(streamID, lineID, reason string) ([]line.StoppedStream, error)
+	// DeleteLine forgets a learned line.
+	DeleteLine(id string) error
 	// Subscribe returns, atomically, a subscription, the state snapshot and
 	// the replayed events after since.
 	Subscribe(f events.Filter, queueLen int, since *uint64) (*events.Subscription, sipphone.Event, []sipphone.Event)
@@ -52,8 +55,11 @@ type Deps struct {
 	// Ready reports whether every listener is up (for /readyz).
 	Ready func() bool
 	// WSPort is the WebSocket listener's port, for the ws_url of streams.
-	WSPort  int
-	Started time.Time
+	WSPort int
+	// RESTPort is the REST listener's port: pages it serves may open
+	// WebSockets (their Origin is allowed).
+	RESTPort int
+	Started  time.Time
 	// DefaultSampleRate and DefaultFrameMS apply to streams that do not say.
 	DefaultSampleRate, DefaultFrameMS int
 	// Origins are the WebSocket Origin patterns accepted besides the
@@ -103,7 +109,7 @@ func NewREST(d Deps) http.Handler {
 	api := humago.New(mux, cfg)
 	routes(api, mux, d)
 	documentContract(api.OpenAPI())
-	return withVersion(d.Version, withHost(jsonByDefault(mux)))
+	return withVersion(d.Version, problemErrors(withHost(jsonByDefault(mux))))
 }
 
 // withVersion names the server's version in every answer (X-Sipphone-Version),
@@ -160,10 +166,6 @@ func (d Deps) wsURL(host string) string {
 		scheme = "wss://"
 	}
 	return scheme + net.JoinHostPort(h, strconv.Itoa(d.WSPort))
-}
-
-func (d Deps) wsAcceptOptions() *websocket.AcceptOptions {
-	return &websocket.AcceptOptions{OriginPatterns: d.Origins}
 }
 
 // httpError maps domain errors to HTTP problems, in one place.

@@ -52,6 +52,10 @@ func (f *fakeLines) StartStream(string, line.StreamOptions) (*line.Stream, error
 	return nil, fmt.Errorf("%w: no call", sipphone.ErrNoCall)
 }
 func (f *fakeLines) Stream(string) (*line.Stream, bool) { return nil, false }
+func (f *fakeLines) StopStreams(streamID, lineID, reason string) ([]line.StoppedStream, error) {
+	return nil, fmt.Errorf("%w: no audio stream %q", sipphone.ErrNotFound, streamID)
+}
+func (f *fakeLines) DeleteLine(id string) error { return f.err }
 func (f *fakeLines) StopStream(id, reason string) error {
 	return fmt.Errorf("%w: no audio stream %q", sipphone.ErrNotFound, id)
 }

@@ -20,8 +20,8 @@ import (
 type AudioStartBody struct {
 	Line       string `json:"line,omitempty" doc:"Line id; the first line when omitted" maxLength:"64"`
 	Direction  string `json:"direction,omitempty" enum:"in,out,both" doc:"in: the phone's microphone to the client; out: the client's audio to the earpiece; both (default)"`
-	Format     string `json:"format,omitempty" enum:"pcm16,ulaw,alaw" doc:"pcm16 (16-bit little-endian, default), ulaw or alaw"`
-	SampleRate int    `json:"sample_rate,omitempty" enum:"8000,16000,24000,48000" doc:"Sample rate of the client's audio (default audio.sample_rate, 8000)"`
+	Format     string `json:"format,omitempty" maxLength:"16" doc:"pcm16 (16-bit little-endian, default), ulaw or alaw; the codec names PCMU and PCMA (any case) mean ulaw and alaw. The answer gives the canonical name."`
+	SampleRate int    `json:"sample_rate,omitempty" minimum:"8000" maximum:"48000" doc:"Sample rate of the client's audio in Hz, any rate from 8000 to 48000 (44100 for browsers; default audio.sample_rate, 8000)"`
 	FrameMS    int    `json:"frame_ms,omitempty" minimum:"10" maximum:"1000" doc:"Length of each chunk the server sends (default from audio.buffer_size, 20)"`
 }
 
@@ -45,28 +45,43 @@ type audioStartOutput struct {
 	Body AudioStream
 }
 
-// AudioStopBody names the stream to stop.
+// AudioStopBody names the stream to stop; every field is optional.
 type AudioStopBody struct {
-	StreamID string `json:"stream_id" minLength:"1" maxLength:"64"`
+	StreamID string `json:"stream_id,omitempty" maxLength:"64" doc:"The stream to stop"`
+	Line     string `json:"line,omitempty" maxLength:"64" doc:"Stop every stream of this line (when stream_id is not given)"`
 }
 
 // AudioStopped answers a stop.
 type AudioStopped struct {
-	StreamID string `json:"stream_id"`
-	Reason   string `json:"reason"`
+	StreamID string `json:"stream_id" doc:"The (first) stream concerned"`
+	Line     string `json:"line"`
+	Reason   string `json:"reason" doc:"stopped: stopped now; else why the stream had already ended (call_ended, client_gone, not_connected, stopped)"`
+	// Streams lists every stream concerned (several for a line).
+	Streams []StoppedStream `json:"streams"`
 }
 
-type audioStopInput struct{ Body AudioStopBody }
+// StoppedStream is one stream a stop concerned.
+type StoppedStream struct {
+	StreamID string `json:"stream_id"`
+	Line     string `json:"line"`
+	Reason   string `json:"reason"`
+	Already  bool   `json:"already_ended" doc:"The stream had ended before this request"`
+}
+
+type audioStopInput struct {
+	LineQuery
+	Body *AudioStopBody
+}
 type audioStopOutput struct{ Body AudioStopped }
 
 // LoopbackBody turns loopback on or off.
 type LoopbackBody struct {
-	Enabled bool `json:"enabled" doc:"true echoes the phone's microphone back to its earpiece"`
+	Enabled *bool `json:"enabled,omitempty" doc:"true (the default, also with no body) echoes the phone's microphone back to its earpiece; false stops it"`
 }
 
 type loopbackInput struct {
 	LinePath
-	Body LoopbackBody
+	Body *LoopbackBody
 }
 
 // LoopbackState answers a loopback change.
@@ -117,7 +132,11 @@ func audioStart(d Deps) func(context.Context, *audioStartInput) (*audioStartOutp
 		}
 		f, err := dsp.ParseFormat(b.Format)
 		if err != nil {
-			return nil, huma.Error422UnprocessableEntity(err.Error())
+			return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("format %q is not known: use pcm16, ulaw (PCMU) or alaw (PCMA)", b.Format))
+		}
+		if _, err := dsp.NewResampler(8000, b.SampleRate); err != nil {
+			return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("sample_rate %d Hz cannot be converted from the phone's 8000 Hz (%v); "+
+				"use a common rate such as 16000, 44100 or 48000", b.SampleRate, err))
 		}
 		// A stream nobody connects to is stopped by its owner's timer.
 		st, err := d.Lines.StartStream(b.Line, line.StreamOptions{Direction: b.Direction, Format: f, SampleRate: b.SampleRate,
@@ -132,20 +151,33 @@ func audioStart(d Deps) func(context.Context, *audioStartInput) (*audioStartOutp
 
 func audioStop(d Deps) func(context.Context, *audioStopInput) (*audioStopOutput, error) {
 	return func(ctx context.Context, in *audioStopInput) (*audioStopOutput, error) {
-		if err := d.Lines.StopStream(in.Body.StreamID, "stopped"); err != nil {
+		b := AudioStopBody{Line: in.Line}
+		if in.Body != nil {
+			b.StreamID = in.Body.StreamID
+			if in.Body.Line != "" {
+				b.Line = in.Body.Line
+			}
+		}
+		stopped, err := d.Lines.StopStreams(b.StreamID, b.Line, "stopped")
+		if err != nil {
 			return nil, httpError(err)
 		}
-		return &audioStopOutput{Body: AudioStopped{StreamID: in.Body.StreamID, Reason: "stopped"}}, nil
+		out := AudioStopped{StreamID: stopped[0].StreamID, Line: stopped[0].Line, Reason: stopped[0].Reason}
+		for _, s := range stopped {
+			out.Streams = append(out.Streams, StoppedStream{StreamID: s.StreamID, Line: s.Line, Reason: s.Reason, Already: s.Already})
+		}
+		return &audioStopOutput{Body: out}, nil
 	}
 }
 
 func loopback(d Deps) func(context.Context, *loopbackInput) (*loopbackOutput, error) {
 	return func(ctx context.Context, in *loopbackInput) (*loopbackOutput, error) {
-		l, err := d.Lines.SetLoopback(in.ID, in.Body.Enabled)
+		on := in.Body == nil || in.Body.Enabled == nil || *in.Body.Enabled
+		l, err := d.Lines.SetLoopback(in.ID, on)
 		if err != nil {
 			return nil, httpError(err)
 		}
-		return &loopbackOutput{Body: LoopbackState{Line: l, Loopback: in.Body.Enabled}}, nil
+		return &loopbackOutput{Body: LoopbackState{Line: l, Loopback: on}}, nil
 	}
 }
 
@@ -195,7 +227,12 @@ func audioWS(d Deps) http.HandlerFunc {
 			problem(w, http.StatusConflict, "audio stream "+st.ID+" already has a client")
 			return
 		}
-		c, err := websocket.Accept(w, r, d.wsAcceptOptions())
+		release, ok := d.Clients.admit(w, r)
+		if !ok {
+			return
+		}
+		defer release()
+		c, err := d.acceptWS(w, r)
 		if err != nil {
 			return
 		}
@@ -224,6 +261,21 @@ func audioWS(d Deps) http.HandlerFunc {
 		var chunks <-chan *media.Chunk
 		if st.Listener != nil {
 			chunks = st.Listener.C()
+			// A client connecting after POST /audio/start starts at live
+			// audio: what was queued before it came is dropped, so the
+			// first frame is at most one frame old.
+			for drained := false; !drained; {
+				select {
+				case ch, ok := <-chunks:
+					if !ok {
+						drained = true
+						break
+					}
+					st.Listener.Release(ch)
+				default:
+					drained = true
+				}
+			}
 		}
 		// A client that cannot take a frame for writeTimeout is cut off. One
 		// timer per connection, re-armed per frame, costs nothing per frame

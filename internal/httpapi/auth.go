@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 )
@@ -19,6 +20,10 @@ type Token struct {
 type Authenticator struct {
 	tokens []tokenHash
 	log    *slog.Logger
+	// loopbackOpen lets clients on loopback in without a token (the
+	// generated-token default); hint says how to get the token.
+	loopbackOpen bool
+	hint         string
 	// Failures counts refused requests.
 	Failures atomic.Uint64
 }
@@ -35,6 +40,19 @@ func NewAuthenticator(tokens []Token, log *slog.Logger) *Authenticator {
 		a.tokens = append(a.tokens, tokenHash{name: t.Name, sum: sha256.Sum256([]byte(t.Secret))})
 	}
 	return a
+}
+
+// OpenOnLoopback lets requests from loopback addresses through without a
+// token; hint is added to the 401 answer of others (how to get the token).
+// Call before Wrap.
+func (a *Authenticator) OpenOnLoopback(hint string) {
+	a.loopbackOpen, a.hint = true, hint
+}
+
+// fromLoopback reports whether the request's peer is a loopback address.
+func fromLoopback(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // Enabled reports whether tokens are required.
@@ -73,7 +91,7 @@ func (a *Authenticator) Wrap(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if public(r.URL.Path) {
+		if public(r.URL.Path) || (a.loopbackOpen && fromLoopback(r)) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -85,7 +103,7 @@ func (a *Authenticator) Wrap(h http.Handler) http.Handler {
 			a.Failures.Add(1)
 			a.log.Warn("API authentication failed", "remote", r.RemoteAddr, "path", r.URL.Path, "token_presented", presented != "")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sipphone"`)
-			problem(w, http.StatusUnauthorized, "a valid API token is required: send Authorization: Bearer <token> (or ?token= for WebSocket clients)")
+			problem(w, http.StatusUnauthorized, "a valid API token is required: send Authorization: Bearer <token> (or ?token= for WebSocket clients)"+a.hint)
 			return
 		}
 		h.ServeHTTP(w, r)

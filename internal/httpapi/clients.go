@@ -9,11 +9,17 @@ import (
 // Clients tracks the open WebSocket connections for diagnostics and
 // metrics.
 type Clients struct {
-	// mu guards m.
+	// mu guards m and the limits and counts of limits.go.
 	mu sync.Mutex
 	m  map[*clientEntry]struct{}
+	// max and perAddr bound the connections; open and byAddr count them.
+	max, perAddr int
+	open         int
+	byAddr       map[string]int
 	// Dropped counts event clients disconnected for being too slow.
 	Dropped atomic.Uint64
+	// Refused counts connections refused at a limit (limits.go).
+	Refused atomic.Uint64
 }
 
 type clientEntry struct {

@@ -69,9 +69,11 @@ var requestExamples = map[string]any{
 	"hangup":         LineBody{Line: "kitchen"},
 	"audio-start":    AudioStartBody{Line: "kitchen", Direction: "both", Format: "pcm16", SampleRate: 16000, FrameMS: 20},
 	"audio-stop":     AudioStopBody{StreamID: "s7"},
-	"loopback":       LoopbackBody{Enabled: true},
-	"sip-trace":      TraceBody{Enabled: true},
+	"loopback":       LoopbackBody{Enabled: &yes},
+	"sip-trace":      TraceBody{Enabled: &yes},
 }
+
+var yes = true
 
 // binaryRequestExamples describe request bodies that are not JSON (a WAV
 // file): how to send one.

@@ -54,7 +54,7 @@ type diagnosticsOutput struct{ Body Diagnostics }
 
 // TraceBody switches SIP tracing.
 type TraceBody struct {
-	Enabled bool `json:"enabled"`
+	Enabled *bool `json:"enabled,omitempty" doc:"true (the default, also with no body) keeps whole messages; false stops"`
 }
 
 // TraceState answers a tracing switch.
@@ -62,7 +62,7 @@ type TraceState struct {
 	SIPTracing bool `json:"sip_tracing"`
 }
 
-type traceInput struct{ Body TraceBody }
+type traceInput struct{ Body *TraceBody }
 type traceOutput struct{ Body TraceState }
 
 func diagnostics(d Deps) func(context.Context, *struct{}) (*diagnosticsOutput, error) {
@@ -105,7 +105,7 @@ func sipTrace(d Deps) func(context.Context, *traceInput) (*traceOutput, error) {
 		if d.SIP == nil {
 			return nil, huma.Error503ServiceUnavailable("SIP server not available")
 		}
-		d.SIP.SetTracing(in.Body.Enabled)
+		d.SIP.SetTracing(in.Body == nil || in.Body.Enabled == nil || *in.Body.Enabled)
 		return &traceOutput{Body: TraceState{SIPTracing: d.SIP.Tracing()}}, nil
 	}
 }

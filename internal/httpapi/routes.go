@@ -44,19 +44,29 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 	huma.Register(api, huma.Operation{OperationID: "get-status", Method: http.MethodGet, Path: "/status",
 		Summary: "Status of every line", Tags: []string{"Lines"},
 		Description: "Every line with its registration, hook state, call and last key. The top-level off_hook, " +
-			"last_dtmf and audio_streaming fields describe the first line, for clients of the original API."},
+			"last_dtmf and audio_streaming fields describe the first line, for clients of the original API; off_hook is null " +
+			"when the first line's hook state is unknown, or no line is known yet."},
 		statusHandler(d))
 	huma.Register(api, huma.Operation{OperationID: "list-lines", Method: http.MethodGet, Path: "/lines",
 		Summary: "List lines", Tags: []string{"Lines"}}, listLines(d))
 	huma.Register(api, huma.Operation{OperationID: "get-line", Method: http.MethodGet, Path: "/lines/{id}",
 		Summary: "Get one line", Tags: []string{"Lines"}}, getLine(d))
+	huma.Register(api, huma.Operation{OperationID: "delete-line", Method: http.MethodDelete, Path: "/lines/{id}",
+		Summary: "Forget a learned line", Tags: []string{"Lines"}, DefaultStatus: http.StatusNoContent,
+		Description: "Forgets a line learned from REGISTER (when no lines are configured): it leaves /lines, /status and the state file, " +
+			"and an unregistered {reason: deleted} event is published if it was registered. A port that registers again comes back as a line. " +
+			"404 unknown line, 409 while the line rings or has a call, 422 for a configured line (remove it from the configuration instead)."},
+		deleteLine(d))
 
 	ringOp := func(id, path, summary string) huma.Operation {
 		return huma.Operation{OperationID: id, Method: http.MethodPost, Path: path, Summary: summary, Tags: []string{"Ringing"},
 			DefaultStatus: http.StatusAccepted,
 			Description: "Sends an INVITE to the line's registered contact and answers at once with a ring_id. " +
-				"Progress arrives as ring_start, ring_stop {reason} and off_hook {answered: true} events. " +
-				"404 unknown line, 409 line ringing or off-hook, 503 line not registered."}
+				"The RTP port is reserved and the INVITE built before the answer, so a ring that cannot start fails here: " +
+				"503 when no phone has registered yet, the line is not registered, or no RTP port is free (the detail says which). " +
+				"Progress arrives as events: ring_start when the INVITE left (caller_id and pattern always present, null when not given), " +
+				"ring_progress when the phone answered 180 (it is really ringing), then ring_stop {reason, detail: the SIP status or local cause} " +
+				"or off_hook {answered: true}. 404 unknown line, 409 line ringing or off-hook, 422 unknown pattern."}
 	}
 	huma.Register(api, ringOp("ring", "/ring", "Ring the phone"), ringHandler(d))
 	huma.Register(api, ringOp("ring-line", "/lines/{id}/ring", "Ring a line"), ringLineHandler(d))
@@ -83,13 +93,19 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 		Description: "Attaches a stream to the line's call and returns its ws_url. On that WebSocket the server sends one binary " +
 			"frame per frame_ms of the phone's audio in the chosen format; binary frames the client sends (any length, same format) are " +
 			"queued (up to 120 s) and played to the phone at real time. Text messages: {\"type\":\"clear\"} drops queued audio; " +
-			"{\"type\":\"mark\",\"name\":\"x\"} is echoed back when the audio before it has been played. 409 when the line has no call."}, audioStart(d))
+			"{\"type\":\"mark\",\"name\":\"x\"} is echoed back when the audio before it has been played. A client connecting late starts at live audio " +
+			"(what was queued before it connected is dropped). format accepts PCMU/PCMA for ulaw/alaw; sample_rate any rate from 8000 to 48000 Hz. " +
+			"409 when the line has no call, 422 for a format or rate that cannot be served."}, audioStart(d))
 	huma.Register(api, huma.Operation{OperationID: "audio-stop", Method: http.MethodPost, Path: "/audio/stop",
 		Summary: "Stop an audio stream", Tags: []string{"Audio"},
-		Description: "Ends the stream; its WebSocket is closed and an audio_stop event {reason: stopped} is published. 404 for an unknown stream."}, audioStop(d))
+		Description: "Ends a stream; its WebSocket is closed and an audio_stop event {reason: stopped} is published. The body is optional: " +
+			"stream_id stops that stream, line (body or query) stops every stream of the line, and with neither the only stream running is stopped " +
+			"(422 when several run). A stream that already ended in the last 10 minutes answers 200 with the reason it ended " +
+			"(call_ended, client_gone, not_connected, stopped) and already_ended true. 404 when nothing matches."}, audioStop(d))
 	huma.Register(api, huma.Operation{OperationID: "loopback", Method: http.MethodPost, Path: "/lines/{id}/loopback",
 		Summary: "Audio loopback test", Tags: []string{"Audio"},
-		Description: "With enabled true the phone hears its own microphone (after the server's receive path): a test of both audio directions. 409 without a call."}, loopback(d))
+		Description: "With enabled true (the default: no body, or {}, switches loopback on) the phone hears its own microphone " +
+			"(after the server's receive path): a test of both audio directions. {\"enabled\": false} switches it off. 409 without a call."}, loopback(d))
 	huma.Register(api, huma.Operation{OperationID: "play", Method: http.MethodPost, Path: "/lines/{id}/play",
 		Summary: "Play a WAV file into the call", Tags: []string{"Audio"}, DefaultStatus: http.StatusAccepted, MaxBodyBytes: maxWAV,
 		Description: "The body is a WAV file (16-bit PCM at any rate, mu-law or A-law; mono or stereo, downmixed), resampled to 8 kHz and " +
@@ -102,8 +118,8 @@ func routes(api huma.API, mux *http.ServeMux, d Deps) {
 			"WebSocket connections, and the effective configuration with secrets redacted."}, diagnostics(d))
 	huma.Register(api, huma.Operation{OperationID: "sip-trace", Method: http.MethodPost, Path: "/diagnostics/sip-trace",
 		Summary: "Switch SIP message tracing", Tags: []string{"Operations"},
-		Description: "With enabled true, /diagnostics keeps whole SIP messages (they include the adapter's digest responses " +
-			"but never passwords) and they are logged at debug level."}, sipTrace(d))
+		Description: "With enabled true (the default: no body, or {}, switches tracing on), /diagnostics keeps whole SIP messages (they include the adapter's digest responses " +
+			"but never passwords) and they are logged at debug level. {\"enabled\": false} switches it off."}, sipTrace(d))
 
 	// Announcements (internal/announce: POST /lines/{id}/announce)
 	if d.Announce != nil {
@@ -136,7 +152,7 @@ type LinePath struct {
 // StatusBody is the answer of GET /status.
 type StatusBody struct {
 	Lines          []sipphone.LineStatus `json:"lines"`
-	OffHook        *bool                 `json:"off_hook" doc:"First line: true off-hook, false on-hook, null unknown"`
+	OffHook        *bool                 `json:"off_hook" doc:"First line: true off-hook, false on-hook, null unknown (also when no line is known yet)"`
 	LastDTMF       string                `json:"last_dtmf" doc:"First line: last key pressed"`
 	AudioStreaming bool                  `json:"audio_streaming" doc:"First line: an audio stream is active"`
 	Version        string                `json:"version"`
@@ -155,16 +171,24 @@ func statusHandler(d Deps) func(context.Context, *struct{}) (*statusOutput, erro
 		}
 		if len(lines) > 0 {
 			b.OffHook, b.LastDTMF, b.AudioStreaming = lines[0].OffHook, lines[0].LastDTMF, lines[0].AudioStreaming
-		} else {
-			f := false
-			b.OffHook = &f
-		}
+		} // no line yet: the hook state is unknown (null)
 		return &statusOutput{Body: b}, nil
 	}
 }
 
 type linesOutput struct {
 	Body []sipphone.LineStatus
+}
+
+type deleteLineOutput struct{}
+
+func deleteLine(d Deps) func(context.Context, *LinePath) (*deleteLineOutput, error) {
+	return func(ctx context.Context, in *LinePath) (*deleteLineOutput, error) {
+		if err := d.Lines.DeleteLine(in.ID); err != nil {
+			return nil, httpError(err)
+		}
+		return &deleteLineOutput{}, nil
+	}
 }
 
 func listLines(d Deps) func(context.Context, *struct{}) (*linesOutput, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -30,9 +31,12 @@ func NewWS(d Deps) http.Handler {
 	if d.EventQueue <= 0 {
 		d.EventQueue = defaultEventQueue
 	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
 	mux := http.NewServeMux()
 	wsRoutes(mux, d)
-	return mux
+	return problemErrors(mux)
 }
 
 // problem writes an RFC 9457 problem before a WebSocket upgrade.
@@ -40,6 +44,18 @@ func problem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"title": http.StatusText(status), "status": status, "detail": detail})
+}
+
+// knownLines lists the line ids for error messages.
+func knownLines(d Deps) string {
+	var ids []string
+	for _, l := range d.Lines.Status() {
+		ids = append(ids, l.ID)
+	}
+	if len(ids) == 0 {
+		return "none yet"
+	}
+	return strings.Join(ids, ", ")
 }
 
 func splitList(v string) []string {
@@ -65,6 +81,12 @@ func eventsWS(d Deps) http.HandlerFunc {
 				return
 			}
 		}
+		for _, l := range f.Lines {
+			if _, err := d.Lines.Line(l); err != nil {
+				problem(w, http.StatusBadRequest, fmt.Sprintf("unknown line %q in line; known lines: %s", l, knownLines(d)))
+				return
+			}
+		}
 		var since *uint64
 		if v := q.Get("since"); v != "" {
 			n, err := strconv.ParseUint(v, 10, 64)
@@ -74,7 +96,12 @@ func eventsWS(d Deps) http.HandlerFunc {
 			}
 			since = &n
 		}
-		c, err := websocket.Accept(w, r, d.wsAcceptOptions())
+		release, ok := d.Clients.admit(w, r)
+		if !ok {
+			return
+		}
+		defer release()
+		c, err := d.acceptWS(w, r)
 		if err != nil {
 			return // Accept has answered
 		}
@@ -82,6 +109,9 @@ func eventsWS(d Deps) http.HandlerFunc {
 		log := d.Logger.With("component", "ws", "peer", r.RemoteAddr)
 		sub, snap, replay := d.Lines.Subscribe(f, d.EventQueue, since)
 		defer sub.Close()
+		if len(f.Lines) > 0 { // the snapshot obeys the line filter too
+			snap.Lines = slices.DeleteFunc(snap.Lines, func(s sipphone.LineStatus) bool { return !slices.Contains(f.Lines, s.ID) })
+		}
 		// Clients send nothing on this socket; a reader is still needed to
 		// answer pings and see the close. Anything sent is discarded, and a
 		// frame over the limit closes the connection with 1009.
@@ -140,7 +170,7 @@ func eventsWS(d Deps) http.HandlerFunc {
 					}
 					return
 				}
-				if err := send(&e); err != nil {
+				if err := send(e); err != nil {
 					if errors.Is(err, context.DeadlineExceeded) || sub.Overflowed() {
 						// Not reading: dropped like an overflowing client.
 						if d.Clients != nil {
@@ -160,6 +190,19 @@ func eventsWS(d Deps) http.HandlerFunc {
 					return
 				}
 			case <-d.Shutdown:
+				// The line owner published the last events (hangup
+				// {reason: shutdown}) before the shutdown signal: deliver
+				// what is queued, then say goodbye.
+				for flushing := true; flushing; {
+					select {
+					case e, ok := <-sub.C():
+						if !ok || send(e) != nil {
+							flushing = false
+						}
+					default:
+						flushing = false
+					}
+				}
 				c.Close(websocket.StatusGoingAway, "server shutting down")
 				return
 			case <-ctx.Done():

@@ -80,6 +80,7 @@ type Manager struct {
 	byID    map[string]*lineState
 	calls   map[string]*call      // SIP Call-ID -> call: the one registry of calls
 	streams map[string]*lineState // audio stream id -> line
+	ended   []endedStream         // streams stopped lately, oldest first (stopstreams.go)
 	sig     sipphone.Signaller
 	closed  bool          // shutting down: no new calls or rings
 	drained chan struct{} // closed when closed and no call is left
@@ -161,6 +162,9 @@ func (m *Manager) Restore(f *state.File) {
 			reg := *pl.Registration
 			l.reg = &reg
 			l.state = sipphone.StateOnHook
+			if pl.State == sipphone.StateUnknown { // we ended its call before the restart
+				l.state = sipphone.StateUnknown
+			}
 			m.armExpiry(l)
 			m.log.Info("restored registration", "line", l.id, "contact", reg.Contact, "expires", reg.Expires)
 		}
@@ -311,8 +315,14 @@ func (m *Manager) snapshotState() *state.File {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := &state.File{LastSeq: m.lastSeq()}
+	if m.bus != nil {
+		f.Events = m.bus.Recent(persistedEvents)
+	}
 	for _, l := range m.lines {
 		pl := state.Line{ID: l.id, User: l.user, DisplayName: l.displayName}
+		if l.state == sipphone.StateUnknown {
+			pl.State = l.state
+		}
 		if l.reg != nil {
 			r := *l.reg
 			pl.Registration = &r

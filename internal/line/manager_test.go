@@ -129,7 +129,7 @@ func expectTypes(t *testing.T, sub *events.Subscription, types ...string) []sipp
 			if e.Type != want {
 				t.Fatalf("event %s (%+v), want %s", e.Type, e, want)
 			}
-			got = append(got, e)
+			got = append(got, *e)
 		case <-time.After(5 * time.Second):
 			t.Fatalf("no %s event", want)
 		}

@@ -163,6 +163,7 @@ func (m *Manager) stopStreamLocked(l *lineState, st *Stream, reason string) {
 		st.reason = reason
 		close(st.done)
 	})
+	m.rememberEndedLocked(st.ID, l.id, reason)
 	m.log.Info("audio stream stopped", "line", l.id, "stream_id", st.ID, "reason", reason)
 	m.publish(sipphone.Event{Type: sipphone.EventAudioStop, Line: l.id, StreamID: st.ID, Reason: reason})
 }

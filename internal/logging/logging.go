@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -46,6 +47,10 @@ func New(o Options, stdout, stderr io.Writer) (*slog.Logger, io.Closer, error) {
 			return nil, nil, fmt.Errorf("logging.output: %w", err)
 		}
 		w, closer = f, f
+		// Said once, so a terminal that sees nothing knows where to look.
+		if abs, err := filepath.Abs(o.Output); err == nil && stderr != nil {
+			fmt.Fprintf(stderr, "sipphone: logging to %s (logging.output)\n", abs)
+		}
 	}
 	ho := &slog.HandlerOptions{Level: o.Level}
 	var h slog.Handler

@@ -484,3 +484,20 @@ func BenchmarkFileWrite(b *testing.B) {
 		f.Write(rec)
 	}
 }
+
+func TestFileOutputSaysWhereOnStderr(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sipphone.log")
+	var stdout, stderr strings.Builder
+	log, closer, err := New(Options{Output: path, Format: "text"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	log.Info("hello")
+	if got := stderr.String(); strings.Count(got, path) != 1 || !strings.Contains(got, "logging to") {
+		t.Fatalf("stderr %q, want one line naming %s", got, path)
+	}
+	if stdout.Len() != 0 {
+		t.Fatalf("stdout %q, want nothing", stdout.String())
+	}
+}

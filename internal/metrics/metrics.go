@@ -174,6 +174,9 @@ type Sources struct {
 	// SIPAuthFailures counts SIP requests with wrong digest credentials:
 	// sipphone_sip_auth_failures_total.
 	SIPAuthFailures func() uint64
+	// WSRefused counts WebSocket connections refused at api.max_clients
+	// or api.max_clients_per_address: sipphone_websocket_refused_total.
+	WSRefused func() uint64
 }
 
 // SetSources sets the funcs read at scrape time. It may be called at any
@@ -214,7 +217,7 @@ func (m *Metrics) count(sub *events.Subscription) {
 			return
 		case e, ok := <-sub.C():
 			if ok {
-				m.observe(&e)
+				m.observe(e)
 				last, seen = e.Seq, true
 				continue
 			}
@@ -297,6 +300,7 @@ func eventType(t string) string {
 type sourcesCollector struct {
 	sources                                    *atomic.Pointer[Sources]
 	wsClients, drops, apiFailures, sipFailures *prometheus.Desc
+	wsRefused                                  *prometheus.Desc
 }
 
 func newSourcesCollector(s *atomic.Pointer[Sources]) *sourcesCollector {
@@ -310,6 +314,7 @@ func newSourcesCollector(s *atomic.Pointer[Sources]) *sourcesCollector {
 			"the events they had not received were dropped (they may replay them with ?since=)."),
 		apiFailures: d("api_auth_failures_total", "REST and WebSocket requests refused for a missing or wrong bearer token."),
 		sipFailures: d("sip_auth_failures_total", "SIP requests with wrong digest credentials."),
+		wsRefused:   d("websocket_refused_total", "WebSocket connections refused at api.max_clients or api.max_clients_per_address (503)."),
 	}
 }
 
@@ -319,6 +324,7 @@ func (c *sourcesCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.drops
 	ch <- c.apiFailures
 	ch <- c.sipFailures
+	ch <- c.wsRefused
 }
 
 // Collect implements prometheus.Collector.
@@ -342,4 +348,5 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 	count(c.drops, s.EventsDropped)
 	count(c.apiFailures, s.APIAuthFailures)
 	count(c.sipFailures, s.SIPAuthFailures)
+	count(c.wsRefused, s.WSRefused)
 }

@@ -38,9 +38,9 @@ func (l *lineTable) set(st ...sipphone.LineStatus) {
 }
 
 // chanEvents is an event source the test feeds.
-type chanEvents struct{ ch chan sipphone.Event }
+type chanEvents struct{ ch chan *sipphone.Event }
 
-func (c chanEvents) Subscribe(int) (<-chan sipphone.Event, func()) { return c.ch, func() {} }
+func (c chanEvents) Subscribe(int) (<-chan *sipphone.Event, func()) { return c.ch, func() {} }
 
 // TestBrokerDownAtStartAndBack: the client starts while the broker is down
 // (Start returns, events are dropped and counted), connects when the broker
@@ -50,14 +50,14 @@ func TestBrokerDownAtStartAndBack(t *testing.T) {
 	b.Kill()
 	lines := &lineTable{}
 	lines.set(sipphone.LineStatus{ID: "phone1", State: sipphone.StateOnHook, Registered: true})
-	evs := chanEvents{ch: make(chan sipphone.Event, 16)}
+	evs := chanEvents{ch: make(chan *sipphone.Event, 16)}
 	c, err := New(Config{URL: b.URL(), TopicPrefix: "t", Discovery: true, MaxReconnectInterval: 500 * time.Millisecond}, lines, evs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Start()
 	defer c.Close()
-	evs.ch <- sipphone.Event{Type: sipphone.EventOffHook, Line: "phone1"}
+	evs.ch <- &sipphone.Event{Type: sipphone.EventOffHook, Line: "phone1"}
 	deadline := time.Now().Add(10 * time.Second)
 	for c.Dropped() == 0 {
 		if time.Now().After(deadline) {
@@ -86,7 +86,7 @@ func TestBrokerDownAtStartAndBack(t *testing.T) {
 	// A line that is gone loses its device and its state.
 	mark := w.Mark()
 	lines.set()
-	evs.ch <- sipphone.Event{Type: sipphone.EventUnregistered, Line: "phone1"}
+	evs.ch <- &sipphone.Event{Type: sipphone.EventUnregistered, Line: "phone1"}
 	w.Wait(mark, "homeassistant/device/t_phone1/config", 10*time.Second, func(m mqtttest.Message) bool { return m.Payload == "" })
 	w.Wait(mark, "t/line/phone1/state", 10*time.Second, func(m mqtttest.Message) bool { return m.Payload == "" })
 
@@ -151,7 +151,7 @@ func TestLastWill(t *testing.T) {
 	p := startProxy(t, "127.0.0.1:"+strconv.Itoa(b.Port))
 	lines := &lineTable{}
 	c, err := New(Config{URL: "mqtt://" + p.ln.Addr().String(), TopicPrefix: "w", MaxReconnectInterval: 500 * time.Millisecond},
-		lines, chanEvents{ch: make(chan sipphone.Event)}, nil)
+		lines, chanEvents{ch: make(chan *sipphone.Event)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

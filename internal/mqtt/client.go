@@ -36,7 +36,7 @@ type RingOptions struct {
 // channel when the subscriber fell queueLen events behind; the client then
 // subscribes again and republishes the state.
 type Events interface {
-	Subscribe(queueLen int) (<-chan sipphone.Event, func())
+	Subscribe(queueLen int) (<-chan *sipphone.Event, func())
 }
 
 // Announcer starts an announce from a command payload (the JSON body of
@@ -294,7 +294,7 @@ func (c *Client) run() {
 				c.sync(false)
 				continue
 			}
-			c.event(e)
+			c.event(*e)
 		case m := <-c.commands:
 			c.command(m)
 		case <-c.republish:

@@ -22,6 +22,9 @@ type File struct {
 	Version int    `json:"version"`
 	LastSeq uint64 `json:"last_seq"`
 	Lines   []Line `json:"lines"`
+	// Events are the last events of the previous run, so clients that
+	// reconnect with ?since= after a restart are replayed them.
+	Events []sipphone.Event `json:"events,omitempty"`
 }
 
 // Line is one line's persisted identity and binding.
@@ -30,6 +33,10 @@ type Line struct {
 	User         string                 `json:"user"`
 	DisplayName  string                 `json:"display_name,omitempty"`
 	Registration *sipphone.Registration `json:"registration,omitempty"`
+	// State is kept only when it cannot be learned again from the phone:
+	// "unknown" after we ended the line's call (API or shutdown), until
+	// the phone's next SIP event.
+	State sipphone.LineState `json:"state,omitempty"`
 }
 
 // Load reads the state file. A missing file is not an error: it returns an
