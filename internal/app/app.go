@@ -174,10 +174,10 @@ func (a *App) Start() (err error) {
 	if err := a.SIP.Start(); err != nil {
 		return err
 	}
-	if err := a.startMQTT(); err != nil {
+	if err := a.startBots(); err != nil {
 		return err
 	}
-	if err := a.startBots(); err != nil {
+	if err := a.startMQTT(); err != nil { // after the bots: connect/set uses them
 		return err
 	}
 	apiHost := a.cfg.Server.EffectiveAPIHost()

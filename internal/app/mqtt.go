@@ -1,8 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/announce"
+	"github.com/sip-phone-api/sipphone/internal/bot"
 	"github.com/sip-phone-api/sipphone/internal/events"
 	"github.com/sip-phone-api/sipphone/internal/line"
 	"github.com/sip-phone-api/sipphone/internal/mqtt"
@@ -68,7 +71,7 @@ func (a *App) startMQTT() error {
 	slices.Sort(patterns)
 	c, err := mqtt.New(mqtt.Config{URL: mc.URL, Username: mc.Username, Password: mc.Password, ClientID: mc.EffectiveClientID(host),
 		TLS: tc, TopicPrefix: mc.TopicPrefix, Discovery: mc.Discovery, DiscoveryPrefix: mc.DiscoveryPrefix,
-		Patterns: patterns, Version: a.version, Logger: a.log}, mqttLines{a.Lines}, busEvents{a.Bus}, an)
+		Patterns: patterns, Version: a.version, Logger: a.log, Connector: mqttBots{a.Bots}}, mqttLines{a.Lines}, busEvents{a.Bus}, an)
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
@@ -150,4 +153,29 @@ type announceLines struct{ *line.Manager }
 
 func (l announceLines) Ring(id string, o announce.RingOptions) (string, string, error) {
 	return l.Manager.Ring(id, sipphone.RingOptions(o))
+}
+
+// mqttBots serves the connect/set command with the voice-bot bridges.
+type mqttBots struct{ m *bot.Manager }
+
+func (b mqttBots) Connect(lineID string, payload []byte) error {
+	if b.m == nil {
+		return fmt.Errorf("%w: voice bots are not running", sipphone.ErrInvalid)
+	}
+	var r bot.Request
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return fmt.Errorf("%w: connect/set takes the JSON of POST /lines/{id}/connect: %v", sipphone.ErrInvalid, err)
+	}
+	_, err := b.m.Connect(lineID, r)
+	return err
+}
+
+func (b mqttBots) Disconnect(lineID string) error {
+	if b.m == nil {
+		return fmt.Errorf("%w: voice bots are not running", sipphone.ErrInvalid)
+	}
+	_, err := b.m.Disconnect(lineID, "")
+	return err
 }

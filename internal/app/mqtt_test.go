@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/sip-phone-api/sipphone"
 	"github.com/sip-phone-api/sipphone/internal/dsp"
 	"github.com/sip-phone-api/sipphone/internal/mqtttest"
@@ -183,6 +184,28 @@ lines: [{id: phone1, user: phone1, display_name: Kitchen}]
 	w.Wait(mark, eventT, 10*time.Second, jsonHas("type", "error", "status", "409"))
 	w.Publish("sp/line/nosuch/hangup/set", false, `PRESS`)
 	w.Wait(mark, "sp/line/nosuch/event", 10*time.Second, jsonHas("type", "error", "status", "404"))
+
+	// connect/set bridges the call to a voice bot; OFF ends the bridge.
+	botSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			if _, _, err := c.Read(r.Context()); err != nil {
+				return
+			}
+		}
+	}))
+	defer botSrv.Close()
+	mark = w.Mark()
+	w.Publish("sp/line/phone1/connect/set", false, `{"url":"ws`+strings.TrimPrefix(botSrv.URL, "http")+`/media","hangup_on_close":false}`)
+	w.Wait(mark, eventT, 10*time.Second, jsonHas("type", "bot_connected"))
+	w.Publish("sp/line/phone1/connect/set", false, `OFF`)
+	w.Wait(mark, eventT, 10*time.Second, jsonHas("type", "bot_disconnected", "reason", "stopped"))
+	w.Publish("sp/line/phone1/connect/set", false, `{"url":"ftp://x"}`)
+	w.Wait(mark, eventT, 10*time.Second, jsonHas("type", "error", "command", "connect", "status", "422"))
 
 	// The broker dies mid-call: SIP, RTP and REST go on; a key pressed
 	// meanwhile is in the state republished after the restart.

@@ -46,6 +46,13 @@ type Announcer interface {
 	Announce(lineID string, payload []byte) error
 }
 
+// Connector connects a line's call to a voice bot from a command payload
+// (the JSON body of POST /lines/{id}/connect), and ends it.
+type Connector interface {
+	Connect(lineID string, payload []byte) error
+	Disconnect(lineID string) error
+}
+
 // Config configures a Client.
 type Config struct {
 	// URL is the broker: mqtt://host:1883, mqtts://host:8883 (also tcp://,
@@ -56,6 +63,8 @@ type Config struct {
 	ClientID string
 	// TLS is used for mqtts:// (nil: system roots).
 	TLS *tls.Config
+	// Connector serves connect/set; nil: no voice bots.
+	Connector Connector
 	// TopicPrefix roots every topic, e.g. "sipphone".
 	TopicPrefix string
 	// Discovery publishes Home Assistant device discovery under

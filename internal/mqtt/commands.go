@@ -50,12 +50,28 @@ func (c *Client) command(m paho.Message) {
 				c.publishError(line, cmd, topic, err)
 			}
 		}()
+	case "connect":
+		err = c.connect(line, p)
 	default:
-		err = invalid("unknown command %q; the commands are ring/set, hangup/set and announce/set", cmd)
+		err = invalid("unknown command %q; the commands are ring/set, hangup/set, announce/set and connect/set", cmd)
 	}
 	if err != nil {
 		c.publishError(line, cmd, topic, err)
 	}
+}
+
+// connect serves connect/set: a JSON connect request (url or twiml_url,
+// protocol, parameters, hangup_on_close) bridges the line's call to a
+// voice bot; an empty payload or OFF ends the bridge.
+func (c *Client) connect(line string, p []byte) error {
+	if c.cfg.Connector == nil {
+		return invalid("voice bots are not available on this server")
+	}
+	switch strings.ToUpper(strings.TrimSpace(string(p))) {
+	case "", "OFF":
+		return c.cfg.Connector.Disconnect(line)
+	}
+	return c.cfg.Connector.Connect(line, p)
 }
 
 // ringCommand is the payload of ring/set: sipphone's own fields, or Home
