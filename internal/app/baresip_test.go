@@ -39,9 +39,6 @@ func writeToneWAV(t *testing.T, path string, freq float64, d time.Duration) {
 	}
 }
 
-// freeSIPPort returns a port free for baresip's SIP listeners.
-func freeSIPPort(t *testing.T) int { return baresiptest.FreeSIPPort(t) }
-
 func TestBaresipRingAnswerHangup(t *testing.T) {
 	s := startServer(t, "ht802: {auth_enabled: true}\nlines: [{id: phone1, user: phone1, password: secret}]\n", "")
 	ev := s.events("?types=registered,ring_start,ring_stop,off_hook,on_hook")
