@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -234,7 +235,16 @@ func TestWebSocketMessages(t *testing.T) {
 	last := ev.until(sipphone.EventUnregistered).Seq
 	s.stop()
 
-	// After a restart, a client resuming before the last event gets a gap.
+	// After a restart whose state file kept no events (written by an
+	// older version), a client resuming before the last event gets a gap.
+	var saved map[string]any
+	if b, err := os.ReadFile(s.state); err != nil || json.Unmarshal(b, &saved) != nil {
+		t.Fatalf("state file: %v", err)
+	}
+	delete(saved, "events")
+	if b, err := json.Marshal(saved); err != nil || os.WriteFile(s.state, b, 0o600) != nil {
+		t.Fatal("rewriting the state file")
+	}
 	s2 := startServer(t, "", s.state)
 	gap := s2.checkedEvents("?since="+strconv.FormatUint(last-1, 10), s2.contract(), seen).next()
 	if gap.Type != sipphone.EventGap {

@@ -143,6 +143,11 @@ func eventSchema(d eventDoc, fields map[string]*huma.Schema) *huma.Schema {
 	for _, f := range append(append([]string{}, d.required...), d.optional...) {
 		s.Properties[f] = fields[f]
 	}
+	if d.typ == sipphone.EventRingStart {
+		// Always present, null when the ring was not given them.
+		s.Properties["caller_id"] = &huma.Schema{AnyOf: []*huma.Schema{fields["caller_id"], {Type: "null"}}, Description: "Caller ID sent to the phone; null when none was given"}
+		s.Properties["pattern"] = &huma.Schema{Type: "string", Nullable: true, Description: "Ring pattern name; null for the adapter's default ring"}
+	}
 	if d.typ == sipphone.EventRingStop {
 		s.Properties["reason"] = enumSchema("How the ring ended", ringReasons...)
 	}
