@@ -295,7 +295,7 @@ type rx struct {
 }
 
 func (c *Call) newRx() *rx {
-	r := &rx{c: c, jb: jitter.New(jitter.Config{ClockRate: 8000, MaxDelay: c.cfg.JitterMax}),
+	r := &rx{c: c, jb: jitter.New(jitter.Config{ClockRate: 8000, MaxDelay: c.cfg.JitterMax, Paced: true}),
 		conceal: jitter.NewConcealer(8000), events: rfc4733.NewReceiver(8000), pcm: make([]int16, 8000)}
 	if c.cfg.InbandDTMF {
 		r.detector = dtmf.NewDetector(dtmf.DefaultConfig())
