@@ -26,9 +26,9 @@ const (
 	// historyLen is how many released sequence numbers are remembered to
 	// tell a duplicate from a late packet.
 	historyLen = 64
-	// minSlots is the smallest ring; with 10 ms frames it spans 640 ms.
+	// minSlots is the smallest ring; with 20 ms frames it spans 640 ms.
 	// A packet further ahead than the ring is a restart candidate.
-	minSlots = 64
+	minSlots = 32
 	// minFrame is the shortest frame the ring is sized for.
 	minFrame = 5 * time.Millisecond
 	// maxFrame bounds the frame length inferred for a lost frame from
@@ -272,7 +272,7 @@ func (b *Buffer) Push(seq uint16, ts uint32, ssrc uint32, payload []byte, arriva
 	}
 	diff := int(int16(seq - b.next))
 	if b.paced && diff > -historyLen && diff < len(b.slots) {
-		if b.paused() && int32(ts-b.pl.lastTS) > 0 {
+		if b.paused() && int32(ts-b.pl.lastTS) > 0 && (diff >= 0 || b.pl.resumes(b, ts)) {
 			// The first packet after a pause: play resumes at it, and the
 			// frames missed meanwhile are lost, not concealed late.
 			if diff > 0 {

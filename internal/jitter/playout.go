@@ -22,7 +22,7 @@ import "time"
 // frame) a packet is released on arrival, and under jitter the output
 // moves by at most half a frame from the clock. A frame whose packet is
 // not there at its slot is concealed, even with nothing held behind it,
-// for up to pauseAfter after the last arrival (then the clock pauses until
+// for up to the target plus pauseAfter after the last arrival (then the clock pauses until
 // the next packet, and the frames missed meanwhile are counted lost, not
 // concealed). A packet of a frame already concealed is dropped as Late,
 // unless its timestamp is later than everything released (the sender
@@ -51,10 +51,11 @@ const (
 	lateWindow = 2 * time.Second
 	// lateMargin is added to the largest lateness seen.
 	lateMargin = 2 * time.Millisecond
-	// pauseAfter is how long after the last arrival the playout clock
-	// keeps concealing with nothing held (the concealment has faded to
-	// silence long before); then it pauses until the next packet.
-	pauseAfter = 200 * time.Millisecond
+	// pauseAfter is how long after the last arrival and the target delay
+	// the playout clock keeps concealing with nothing held (the
+	// concealment has faded to silence by then); then it pauses until the
+	// next packet. It covers a few consecutive losses.
+	pauseAfter = 100 * time.Millisecond
 	// resyncLateness: a lateness beyond a second is a jump of the
 	// timestamps, not the network; the clock starts again from the packet.
 	resyncLateness = time.Second
@@ -91,6 +92,7 @@ func (p *playout) measure(b *Buffer, ts uint32, arrival time.Time) {
 	if !p.valid {
 		return
 	}
+	p.lastArrival = arrival // the sender is alive, even if this packet is late
 	l := arrival.Sub(p.expected(b, ts))
 	if l > resyncLateness || l < -resyncLateness {
 		b.stats.Resyncs++
@@ -173,7 +175,7 @@ func (b *Buffer) paused() bool {
 		return false
 	}
 	ts, ok := b.headTS()
-	return !ok || b.pl.slot(b, ts).Sub(b.pl.lastArrival) > pauseAfter
+	return !ok || b.pl.slot(b, ts).Sub(b.pl.lastArrival) > b.pl.target+pauseAfter
 }
 
 func (b *Buffer) popPaced(now time.Time) (Frame, bool) {

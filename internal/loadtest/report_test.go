@@ -118,7 +118,7 @@ func TestWriteReportNamesFailuresAndProblems(t *testing.T) {
 		"| 1000 | server | 0 |",
 		"- server, 500 calls: 2 of 500 calls failed to set up",
 		"- server, 1000 calls: server exited",
-		"| 500 | 1 | **fail** | 5.00x **fail** | +19.00 **fail** |",
+		"| 500 | 1 | **fail** | 5.00x **fail** | +0.00 | +19.00 **fail** |",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())

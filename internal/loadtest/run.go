@@ -111,6 +111,8 @@ type Result struct {
 	// Duplicates: a packet's mark seen more than once. Misaligned: delivered
 	// in a frame whose boundaries do not match the packet's (its latency is
 	// not counted). Unmarked: frames without a readable mark (concealment).
+	// Duplicates and Unmarked count frames inside the window only (after
+	// the sender stops, the server conceals a short tail).
 	Duplicates, Misaligned, Unmarked uint64
 	// Frames: WebSocket frames that arrived in the window (concealment
 	// included); Stalls: gaps of more than StallGap between two frames
@@ -378,7 +380,9 @@ func (h *harness) receive(ctx context.Context, c *call) {
 		if typ != websocket.MessageBinary {
 			continue
 		}
-		if ws, we := h.winStart.Load(), h.winEnd.Load(); ws != 0 && now >= ws && (we == 0 || now <= we) {
+		ws, we := h.winStart.Load(), h.winEnd.Load()
+		inWindow := ws != 0 && now >= ws && (we == 0 || now <= we)
+		if inWindow {
 			c.frames++
 			if c.lastFrame >= ws && now-c.lastFrame > int64(StallGap) {
 				c.stalls++
@@ -391,7 +395,9 @@ func (h *harness) receive(ctx context.Context, c *call) {
 			off, k, ok = FindMark(buf[:n])
 		}
 		if !ok || int(k) >= len(c.sent) {
-			c.unmarked++
+			if inWindow {
+				c.unmarked++
+			}
 			continue
 		}
 		sent := c.sent[k].Load()
@@ -399,7 +405,9 @@ func (h *harness) receive(ctx context.Context, c *call) {
 		case sent == 0:
 			c.unmarked++ // a mark for a packet not sent: corrupted audio
 		case c.got[k] != gotNone:
-			c.dup++
+			if inWindow {
+				c.dup++
+			}
 		default:
 			c.lat[k] = int32(min((now-sent)/1000, math.MaxInt32))
 			c.got[k] = gotAligned

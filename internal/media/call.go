@@ -110,7 +110,8 @@ func Start(cfg Config) (*Call, error) {
 	default:
 		return nil, errors.New("stream: codec must be PCMU or PCMA")
 	}
-	loop, err := newSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {}, 3200, 3200)
+	// Its ring is allocated when loopback is first used.
+	loop, err := newSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {}, 0, 3200)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +186,7 @@ func (c *Call) addListenerLocked(l *Listener) {
 			return
 		}
 	}
-	g := &rateGroup{rate: l.cfg.SampleRate, refs: 1, out: make([]int16, 0, l.cfg.SampleRate+64)}
+	g := &rateGroup{rate: l.cfg.SampleRate, refs: 1, out: make([]int16, 0, maxFrameSamples*l.cfg.SampleRate/8000+64)}
 	if g.rate != 8000 {
 		g.rs, _ = dsp.NewResampler(8000, g.rate) // validated by NewListener
 	}
@@ -296,7 +297,7 @@ type rx struct {
 
 func (c *Call) newRx() *rx {
 	r := &rx{c: c, jb: jitter.New(jitter.Config{ClockRate: 8000, MaxDelay: c.cfg.JitterMax, Paced: true}),
-		conceal: jitter.NewConcealer(8000), events: rfc4733.NewReceiver(8000), pcm: make([]int16, 8000)}
+		conceal: jitter.NewConcealer(8000), events: rfc4733.NewReceiver(8000), pcm: make([]int16, maxFrameSamples)}
 	if c.cfg.InbandDTMF {
 		r.detector = dtmf.NewDetector(dtmf.DefaultConfig())
 	}
@@ -331,6 +332,11 @@ var digitStrings = func() (m [256]string) {
 }()
 
 func digitString(d byte) string { return digitStrings[d] }
+
+// maxFrameSamples is the longest frame the receive path decodes or
+// conceals: a 1500-byte datagram's payload, or the jitter buffer's longest
+// interpolated lost frame (200 ms at 8 kHz).
+const maxFrameSamples = 1600
 
 // packet handles one RTP packet that arrived at arrival.
 func (r *rx) packet(pkt *pionrtp.Packet, arrival time.Time) {

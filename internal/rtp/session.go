@@ -84,12 +84,13 @@ var ErrTimeout = errors.New("rtp: read deadline")
 // that are not RTP version 2 are counted and skipped. It returns
 // ErrTimeout when the deadline passes and net.ErrClosed after Close.
 //
-// The socket's deadline is changed only when deadline is earlier than the
-// one set, or the one set has passed: an earlier wake-up than asked is
-// harmless (the caller's periodic work runs early), and it spares a system
-// call per packet.
+// The socket's deadline is changed whenever deadline differs from the one
+// set. Go keeps a socket's deadline as a runtime timer (no system call),
+// so moving it costs little; leaving an earlier deadline in place would
+// cost a wake-up of the reading goroutine when it passes, and a paced
+// jitter buffer asks for a deadline one frame ahead after every packet.
 func (s *Session) Read(buf []byte, pkt *pionrtp.Packet, deadline time.Time) (time.Time, error) {
-	if s.expired || deadline.IsZero() != s.deadline.IsZero() || deadline.Before(s.deadline) {
+	if s.expired || !deadline.Equal(s.deadline) {
 		if err := s.conn.SetReadDeadline(deadline); err != nil {
 			return time.Time{}, err
 		}
