@@ -272,7 +272,13 @@ func (b *Buffer) Push(seq uint16, ts uint32, ssrc uint32, payload []byte, arriva
 	}
 	diff := int(int16(seq - b.next))
 	if b.paced && diff > -historyLen && diff < len(b.slots) {
-		if b.paused() && int32(ts-b.pl.lastTS) > 0 && (diff >= 0 || b.pl.resumes(b, ts)) {
+		if b.paused() {
+			if int32(ts-b.pl.lastTS) <= 0 {
+				// Older than what was played before the pause: it must
+				// not restart the clock in the past.
+				b.stats.Late++
+				return Late
+			}
 			// The first packet after a pause: play resumes at it, and the
 			// frames missed meanwhile are lost, not concealed late.
 			if diff > 0 {

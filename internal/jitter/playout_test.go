@@ -327,3 +327,67 @@ func TestPacedDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per packet, want 0", allocs)
 	}
 }
+
+// TestPacedBurstThenPause: a sender that sends a second of audio at once,
+// stops for a second and goes on with the next sequence number and
+// timestamp (its timestamps did not run meanwhile): the burst goes out
+// (bounded by MaxDelay), the clock pauses, and the sender's next packets
+// all play, paced, with no burst of concealment for the pause.
+func TestPacedBurstThenPause(t *testing.T) {
+	b := New(Config{Paced: true})
+	payload := make([]byte, 160)
+	var out []Frame
+	var at []time.Time
+	pop := func(now time.Time) {
+		for {
+			f, ok := b.Pop(now)
+			if !ok {
+				return
+			}
+			out, at = append(out, f), append(at, now)
+		}
+	}
+	until := func(now time.Time) {
+		for range 1000 {
+			d, ok := b.NextDeadline()
+			if !ok || d.After(now) {
+				return
+			}
+			pop(d)
+		}
+	}
+	for k := range 50 {
+		now := t0.Add(time.Duration(k) * 40 * time.Microsecond)
+		until(now)
+		b.Push(uint16(k), uint32(k*160), 1, payload, now)
+		pop(now)
+	}
+	until(t0.Add(900 * time.Millisecond))
+	before := len(out)
+	if before < 50 || before > 50+int((pauseAfter+DefaultMaxDelay)/simFrame) {
+		t.Fatalf("%d frames for the burst and the pause", before)
+	}
+	for k := 50; k < 75; k++ {
+		now := t0.Add(time.Second + time.Duration(k-50)*simFrame)
+		until(now)
+		if r := b.Push(uint16(k), uint32(k*160), 1, payload, now); r != Accepted {
+			t.Fatalf("packet %d after the pause: %v", k, r)
+		}
+		pop(now)
+	}
+	until(t0.Add(3 * time.Second))
+	after := out[before:]
+	for i, f := range after[:25] {
+		if f.Lost || f.Seq != uint16(50+i) {
+			t.Fatalf("after the pause, frame %d: %+v", i, f)
+		}
+		if i > 0 {
+			if gap := at[before+i].Sub(at[before+i-1]); gap < simFrame/2 || gap > 2*simFrame {
+				t.Fatalf("after the pause, frame %d %v after the one before", i, gap)
+			}
+		}
+	}
+	if d := at[before].Sub(t0.Add(time.Second)); d > DefaultMaxDelay {
+		t.Fatalf("first frame after the pause held %v", d)
+	}
+}

@@ -394,6 +394,10 @@ func (r *rx) drain(now time.Time) {
 // statistics when nobody asks.
 const statsEvery = 250 * time.Millisecond
 
+// starvedAfter: a read that times out this long after its deadline ran
+// late, and first takes what waits in the socket.
+const starvedAfter = 5 * time.Millisecond
+
 // idleWait is how long a read waits when neither the jitter buffer nor a
 // key press has anything due: the RTP timeout is checked at least this
 // often.
@@ -437,12 +441,27 @@ func (c *Call) receive() {
 	var pkt pionrtp.Packet
 	lastRTP := now()
 	for {
-		arrival, err := c.sess.Read(buf, &pkt, r.deadline(now()))
+		deadline := r.deadline(now())
+		arrival, err := c.sess.Read(buf, &pkt, deadline)
 		switch {
 		case err == nil:
 			lastRTP = arrival
 			r.packet(&pkt, arrival)
 		case errors.Is(err, rtp.ErrTimeout):
+			if arrival.Sub(deadline) > starvedAfter {
+				// This goroutine ran late (a busy machine): packets that
+				// came before the deadline may be waiting in the socket.
+				// Take them before the paced buffer conceals their frames.
+				for {
+					t, err := c.sess.Read(buf, &pkt, now().Add(50*time.Microsecond))
+					if err != nil {
+						break
+					}
+					lastRTP = t
+					r.packet(&pkt, t)
+				}
+				arrival = now()
+			}
 			r.tick(arrival)
 			if c.cfg.Timeout > 0 && arrival.Sub(lastRTP) > c.cfg.Timeout {
 				c.log.Warn("no RTP from the phone", "timeout", c.cfg.Timeout)

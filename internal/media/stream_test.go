@@ -282,7 +282,7 @@ func TestCallBothWaysAndLoopback(t *testing.T) {
 	}
 	echo := ph.receive(4000)
 	if f := dsp.DominantFrequency(echo, 8000, 100, 3800, 10); math.Abs(f-2000) > 10 {
-		t.Fatalf("loopback returned %v Hz, want 2000", f)
+		t.Fatalf("loopback returned %v Hz, want 2000; %+v", f, c.Stats().Jitter)
 	}
 	st := c.Stats()
 	if st.RTP.PacketsReceived < 75 || st.RTP.PacketsSent == 0 || st.LevelIn.RMS < -30 || !st.Loopback {
