@@ -17,10 +17,13 @@ import "time"
 //     earlier per frame, so a change of delay never makes a gap in the
 //     output. A frame's slot is play + (ts - tsRef) / clock rate.
 //
-// A frame is released at its slot, or up to min(delay, frame/2) before it
-// once its packet is there: on a clean path (delay no more than half a
+// A frame is released at its slot, or up to min(delay, one frame) before
+// it once its packet is there: on a clean path (delay no more than a
 // frame) a packet is released on arrival, and under jitter the output
-// moves by at most half a frame from the clock. A frame whose packet is
+// moves by at most a frame from the clock. Two frames out are then at
+// most 2.5 frames apart (50 ms at 20 ms: one frame, one frame of early
+// release, half a frame of delay growth), under the 60 ms a listener
+// counts as a stall. A frame whose packet is
 // not there at its slot is concealed, even with nothing held behind it,
 // for up to the target plus pauseAfter after the last arrival (then the clock pauses until
 // the next packet, and the frames missed meanwhile are counted lost, not
@@ -73,7 +76,7 @@ func (p *playout) slot(b *Buffer, ts uint32) time.Time {
 
 // early is how long before its slot a frame that is there may go.
 func (p *playout) early(b *Buffer) time.Duration {
-	return max(0, min(p.play.Sub(p.anchor), b.duration(float64(b.frameSamples))/2))
+	return max(0, min(p.play.Sub(p.anchor), b.duration(float64(b.frameSamples))))
 }
 
 // start begins the clock at a packet of timestamp ts that arrived at arrival.

@@ -282,10 +282,10 @@ func TestCallBothWaysAndLoopback(t *testing.T) {
 	}
 	echo := ph.receive(4000)
 	if f := dsp.DominantFrequency(echo, 8000, 100, 3800, 10); math.Abs(f-2000) > 10 {
-		t.Fatalf("loopback returned %v Hz, want 2000; %+v", f, c.Stats().Jitter)
+		t.Fatalf("loopback returned %v Hz, want 2000; jitter buffer %+v", f, c.Stats().Jitter)
 	}
 	st := c.Stats()
-	if st.RTP.PacketsReceived < 75 || st.RTP.PacketsSent == 0 || st.LevelIn.RMS < -30 || !st.Loopback {
+	if st.RTP.PacketsReceived < 75 || st.RTP.PacketsSent == 0 || st.LevelIn.Peak < -30 || !st.Loopback {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -587,7 +587,7 @@ func FuzzReceivePacket(f *testing.F) {
 // TestReceivePacedUnderJitter drives the receive path as the receive
 // goroutine does (packets at their arrival, ticks at the deadlines) with
 // packets delayed by 0-40 ms and 5 % lost: the listener gets a chunk at
-// least every 40 ms, one per packet sent, and the path allocates nothing.
+// least every 50 ms, one per packet sent, and the path allocates nothing.
 func TestReceivePacedUnderJitter(t *testing.T) {
 	c, ls := benchCall(t, 1)
 	l := ls[0]
@@ -646,8 +646,8 @@ func TestReceivePacedUnderJitter(t *testing.T) {
 		maxGap = max(maxGap, outs[i].Sub(outs[i-1]))
 	}
 	sent := arr[k-1].i + 1
-	if maxGap > 40*time.Millisecond || len(outs) < sent-5 || len(outs) > sent+2 {
-		t.Errorf("%d chunks for %d packets sent, longest gap %v; want one each, at most 40 ms apart", len(outs), sent, maxGap)
+	if maxGap > 50*time.Millisecond || len(outs) < sent-5 || len(outs) > sent+2 {
+		t.Errorf("%d chunks for %d packets sent, longest gap %v; want one each, at most 50 ms apart", len(outs), sent, maxGap)
 	}
 	if st := r.jb.Stats(); st.Lost < 20 || st.Target < 30*time.Millisecond {
 		t.Errorf("jitter buffer %+v: want about 5 %% concealed and a target near 40 ms", st)
