@@ -41,8 +41,8 @@ func WriteReport(w io.Writer, o Options, rs []Result) {
 		"(RTP arrival to WebSocket write, histogram bucket bounds); the harness's CPU, interrupt and softirq time (loopback delivery), other processes' CPU "+
 		"and hypervisor steal (percent of one core); how late the harness's sending ran at worst; call setup time.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| calls | target | dup | misaligned | unmarked | server-side p50 / p99 ms | peak RSS MiB | harness CPU % | softirq % | other CPU % | steal % | send lag max ms | setup s | attempts |")
-	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| network (J, L) | calls | target | dup | misaligned | unmarked | server-side p50 / p99 ms | peak RSS MiB | harness CPU % | softirq % | other CPU % | steal % | send lag max ms | setup s | attempts |")
+	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
 		if r.Window == 0 {
 			continue
@@ -51,8 +51,8 @@ func WriteReport(w io.Writer, o Options, rs []Result) {
 		if r.InsideP99 > 0 {
 			inside = fmt.Sprintf("≤ %g / ≤ %g", ms(r.InsideP50), ms(r.InsideP99))
 		}
-		fmt.Fprintf(w, "| %d | %s | %d | %d | %d | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %d |\n",
-			r.Calls, r.Target, r.Duplicates, r.Misaligned, r.Unmarked, inside, mib(r.PeakRSS),
+		fmt.Fprintf(w, "| %v | %d | %s | %d | %d | %d | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %d |\n",
+			r.Impairment, r.Calls, r.Target, r.Duplicates, r.Misaligned, r.Unmarked, inside, mib(r.PeakRSS),
 			r.HarnessCPU, r.SoftIRQ, r.OtherCPU, r.StealCPU, ms(r.SendLagMax), r.SetupTime.Seconds(), r.Attempts)
 	}
 	var notes []string
