@@ -177,3 +177,28 @@ func BenchmarkSessionReadSend(b *testing.B) {
 		})
 	}
 }
+
+// TestArrivalIsWhenTheKernelGotIt: a packet that waited in the socket
+// while nobody read is stamped with its arrival, not the late read (on
+// Linux, where the kernel stamps datagrams).
+func TestArrivalIsWhenTheKernelGotIt(t *testing.T) {
+	phone := udp(t)
+	s := NewSession(udp(t), addr(phone), netip.Addr{})
+	defer s.Close()
+	if !s.stamps {
+		t.Skip("this system does not stamp datagrams")
+	}
+	sent := time.Now()
+	phone.WriteToUDPAddrPort(packet(1, 0, make([]byte, 160)), s.LocalAddr())
+	time.Sleep(50 * time.Millisecond) // the reader is busy elsewhere
+	buf := make([]byte, 1500)
+	var pkt pionrtp.Packet
+	arrival, err := s.Read(buf, &pkt, time.Now().Add(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := time.Now()
+	if arrival.Before(sent) || read.Sub(arrival) < 40*time.Millisecond {
+		t.Fatalf("arrival %v after the send, read %v after it: want the kernel's arrival", arrival.Sub(sent), read.Sub(sent))
+	}
+}
