@@ -394,10 +394,6 @@ func (r *rx) drain(now time.Time) {
 // statistics when nobody asks.
 const statsEvery = 250 * time.Millisecond
 
-// starvedAfter: a read that times out this long after its deadline ran
-// late, and first takes what waits in the socket.
-const starvedAfter = 5 * time.Millisecond
-
 // idleWait is how long a read waits when neither the jitter buffer nor a
 // key press has anything due: the RTP timeout is checked at least this
 // often.
@@ -448,10 +444,13 @@ func (c *Call) receive() {
 			lastRTP = arrival
 			r.packet(&pkt, arrival)
 		case errors.Is(err, rtp.ErrTimeout):
-			if arrival.Sub(deadline) > starvedAfter {
-				// This goroutine ran late (a busy machine): packets that
-				// came before the deadline may be waiting in the socket.
-				// Take them before the paced buffer conceals their frames.
+			{
+				// Packets that came before the deadline may be waiting in
+				// the socket (this goroutine runs late on a busy machine;
+				// their arrival is the kernel's stamp): take them before
+				// the paced buffer conceals their frames. On a clean path
+				// a deadline passes only when a packet is missing, so this
+				// costs one short read per concealed frame.
 				for {
 					t, err := c.sess.Read(buf, &pkt, now().Add(50*time.Microsecond))
 					if err != nil {
