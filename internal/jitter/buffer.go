@@ -26,9 +26,9 @@ const (
 	// historyLen is how many released sequence numbers are remembered to
 	// tell a duplicate from a late packet.
 	historyLen = 64
-	// minSlots is the smallest ring; with 10 ms frames it spans 640 ms.
+	// minSlots is the smallest ring; with 20 ms frames it spans 640 ms.
 	// A packet further ahead than the ring is a restart candidate.
-	minSlots = 64
+	minSlots = 32
 	// minFrame is the shortest frame the ring is sized for.
 	minFrame = 5 * time.Millisecond
 	// maxFrame bounds the frame length inferred for a lost frame from
@@ -48,6 +48,13 @@ type Config struct {
 	// gap. Zero means DefaultMaxDelay; it is capped at MaxMaxDelay and is
 	// never below MinDelay.
 	MaxDelay time.Duration
+	// Paced releases frames on a playout clock (see playout.go): one
+	// frame per frame time whatever the network does, a missing frame
+	// concealed when its slot passes even with nothing held behind it, a
+	// packet arriving after its slot dropped as Late, and the slot delay
+	// following the measured lateness of arrivals. On a clean path a
+	// packet is still released on arrival.
+	Paced bool
 }
 
 // PushResult says what [Buffer.Push] did with a packet.
@@ -187,6 +194,9 @@ type Buffer struct {
 	probe      slot
 	probeValid bool
 
+	paced bool
+	pl    playout
+
 	stats Stats
 }
 
@@ -220,6 +230,7 @@ func New(cfg Config) *Buffer {
 		maxDelay:  cfg.MaxDelay,
 		slots:     make([]slot, n),
 		mask:      uint16(n - 1),
+		paced:     cfg.Paced,
 	}
 	b.maxUnits = b.units(cfg.MaxDelay)
 	return b
@@ -260,17 +271,47 @@ func (b *Buffer) Push(seq uint16, ts uint32, ssrc uint32, payload []byte, arriva
 		return res
 	}
 	diff := int(int16(seq - b.next))
+	if b.paced && diff > -historyLen && diff < len(b.slots) {
+		if b.paused() {
+			if int32(ts-b.pl.lastTS) <= 0 {
+				// Older than what was played before the pause: it must
+				// not restart the clock in the past.
+				b.stats.Late++
+				return Late
+			}
+			// The first packet after a pause: play resumes at it, and the
+			// frames missed meanwhile are lost, not concealed late.
+			if diff > 0 {
+				b.stats.Lost += uint64(diff)
+			}
+			b.rewind(seq)
+			b.pl.start(b, ts, arrival)
+			b.probeValid = false
+			b.accept(seq, ts, payload, arrival)
+			return Accepted
+		}
+		b.pl.measure(b, ts, arrival)
+	}
 	switch {
 	case diff < 0 && -diff <= historyLen:
 		if back := -diff; back <= b.histLen && b.hist>>(back-1)&1 != 0 {
 			b.stats.Duplicates++
 			return Duplicate
 		}
+		if b.paced && b.pl.resumes(b, ts) {
+			// Audio later than anything played, under a sequence number
+			// the playout clock already used for concealment: the sender
+			// resumed after a pause. Play it.
+			b.rewind(seq)
+			b.accept(seq, ts, payload, arrival)
+			return Accepted
+		}
 		b.stats.Late++
 		return Late
 	case diff < 0 || diff >= len(b.slots):
 		return b.stray(seq, ts, payload, arrival)
 	}
+
 	if b.slots[seq&b.mask].full {
 		b.stats.Duplicates++
 		return Duplicate
@@ -317,6 +358,15 @@ func (b *Buffer) restart(seq uint16, ssrc uint32) {
 	b.hist, b.histLen = 0, 0
 	b.transitValid = false
 	b.probeValid = false
+	b.pl.valid = false
+}
+
+// rewind makes seq the next frame to release, forgetting which frames
+// were released (the paced clock's resume after a pause).
+func (b *Buffer) rewind(seq uint16) {
+	b.next = seq
+	b.hist, b.histLen = 0, 0
+	b.prevValid = false
 }
 
 // accept stores a packet whose sequence number is in the window.
@@ -331,6 +381,9 @@ func (b *Buffer) accept(seq uint16, ts uint32, payload []byte, arrival time.Time
 	b.held++
 	b.frameSamples = len(payload)
 	b.stats.Received++
+	if b.paced {
+		b.pl.accepted(b, ts, arrival)
+	}
 }
 
 // observe updates the interarrival jitter, RFC 3550 appendix A.8:
@@ -373,6 +426,9 @@ func (b *Buffer) duration(units float64) time.Duration {
 // exceed MaxDelay. Call it until it returns false after each Push, and at
 // NextDeadline. The payload is valid until the next call on the Buffer.
 func (b *Buffer) Pop(now time.Time) (Frame, bool) {
+	if b.paced {
+		return b.popPaced(now)
+	}
 	if b.held == 0 {
 		return Frame{}, false
 	}
@@ -390,6 +446,9 @@ func (b *Buffer) Pop(now time.Time) (Frame, bool) {
 // when a frame is ready at once (Pop was not called after a Push, or more
 // than MaxDelay is held); it returns false when nothing is held.
 func (b *Buffer) NextDeadline() (time.Time, bool) {
+	if b.paced {
+		return b.pacedDeadline()
+	}
 	if b.held == 0 {
 		return time.Time{}, false
 	}
@@ -416,8 +475,15 @@ func (b *Buffer) release(s *slot) Frame {
 // frame held, so a change of packet time is followed.
 func (b *Buffer) conceal() Frame {
 	seq := b.next
-	h := b.firstHeld()
 	step := int64(b.frameSamples)
+	if b.held == 0 {
+		// Paced: nothing behind the gap yet; continue the last frame.
+		ts := b.prevTS + uint32(b.prevSamples)
+		b.advance(false, seq, ts, b.prevSamples)
+		b.stats.Lost++
+		return Frame{Seq: seq, TS: ts, Samples: b.prevSamples, Lost: true}
+	}
+	h := b.firstHeld()
 	ts := h.ts - uint32(step*int64(uint16(h.seq-seq)))
 	if b.prevValid {
 		ts = b.prevTS + uint32(b.prevSamples)
@@ -479,6 +545,9 @@ func (b *Buffer) oldestArrival() time.Time {
 // Target returns the current wait for a missing packet: three times the
 // measured jitter, within [MinDelay, MaxDelay].
 func (b *Buffer) Target() time.Duration {
+	if b.paced && b.pl.valid {
+		return b.pl.target
+	}
 	return min(max(b.duration(jitterFactor*b.jitter), b.minDelay), b.maxDelay)
 }
 

@@ -525,9 +525,10 @@ func BenchmarkPushPop(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		swapped bool
-	}{{"in order", false}, {"every 10th pair swapped", true}} {
+		paced   bool
+	}{{"in order", false, false}, {"every 10th pair swapped", true, false}, {"paced in order", false, true}, {"paced every 10th pair swapped", true, true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			buf := New(Config{})
+			buf := New(Config{Paced: bc.paced})
 			payload := make([]byte, 160)
 			now := t0
 			b.ReportAllocs()

@@ -12,6 +12,15 @@
 // on a clean path it holds nothing at all, and [Config.MaxDelay] is a hard
 // bound on the audio held.
 //
+// With [Config.Paced] (what the media of a call uses) the output is paced
+// by the receiver's own clock instead: one frame per frame time whatever
+// the network does. A frame that is missing at its slot is concealed even
+// with nothing behind it, a packet that arrives after its slot is dropped
+// as Late, and the slot delay follows the largest lateness of arrivals
+// over the last seconds (at most MaxDelay). A packet that is there is
+// released up to half a frame before its slot, so on a clean path it
+// still goes out on arrival. See playout.go.
+//
 // Packets that arrive twice, or after their frame was released or
 // concealed, are dropped and counted. Sequence numbers wrap at 16 bits and
 // timestamps at 32. A new SSRC, or two consecutive packets far from the

@@ -49,6 +49,10 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	maxOther := fs.Float64("max-other", 15, "percent of one core other processes may use during a step's window")
 	quiet := fs.Duration("quiet-wait", time.Minute, "before each step, wait up to this long for other processes to go quiet (0: do not wait)")
 	cpuProfile := fs.String("cpuprofile", "", "write the harness's own CPU profile to this file")
+	jitter := fs.Duration("jitter", 0, "delay each RTP packet by a random 0..this (uniform; packets may overtake each other)")
+	loss := fs.Float64("loss", 0, "drop each RTP packet with this probability (0-1)")
+	seed := fs.Uint64("seed", 1, "seed of the random delays and losses")
+	impaired := fs.Bool("impaired", false, "measure under the five network conditions of the bad-network table (0/20/20/0/40 ms jitter, 0/0/1/5/5 % loss); --calls defaults to 10")
 	relayServe := fs.Bool("relay-serve", false, "") // the relay child's role; not for users
 	fs.Usage = func() {
 		fmt.Fprint(stderr, cliUsage)
@@ -76,7 +80,23 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *relayServe {
 		return serveRelay(ctx, stdout)
 	}
-	o := Options{Duration: *duration, Warmup: *warmup, Server: *bin, QuietWait: *quiet, Retries: *retries, MaxOther: *maxOther, Progress: stderr}
+	o := Options{Duration: *duration, Warmup: *warmup, Server: *bin, QuietWait: *quiet, Retries: *retries, MaxOther: *maxOther, Progress: stderr, Seed: *seed}
+	if *jitter < 0 || *jitter > 2*time.Second || *loss < 0 || *loss >= 1 {
+		return usageError{errors.New("loadtest: --jitter must be 0-2s and --loss 0 up to (not including) 1")}
+	}
+	switch {
+	case *impaired && (*jitter != 0 || *loss != 0):
+		return usageError{errors.New("loadtest: --impaired runs its own five conditions; leave out --jitter and --loss")}
+	case *impaired:
+		o.Impairments = IssueImpairments
+		callsSet := false
+		fs.Visit(func(f *flag.Flag) { callsSet = callsSet || f.Name == "calls" })
+		if !callsSet {
+			*calls = "10"
+		}
+	case *jitter != 0 || *loss != 0:
+		o.Impairments = []Impairment{{Jitter: *jitter, Loss: *loss}}
+	}
 	for _, s := range strings.Split(*calls, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 5000 {

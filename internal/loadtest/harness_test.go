@@ -94,7 +94,7 @@ func TestSendPacketDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	c, err := newCall(1000)
+	c, err := newCall(1000, Impairment{}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func BenchmarkSendPacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sink.Close()
-	c, err := newCall(1 << 12)
+	c, err := newCall(1<<12, Impairment{}, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -244,4 +244,56 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestImpairedSender: the impairment drops about L of the packets, holds
+// the others back by up to J, and sends each one kept once.
+func TestImpairedSender(t *testing.T) {
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	imp := Impairment{Jitter: 40 * time.Millisecond, Loss: 0.2}
+	c, err := newCall(1000, imp, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.rtp.Close()
+	c.dst = sink.LocalAddr().(*net.UDPAddr).AddrPort()
+	h := &harness{base: time.Now(), imp: imp}
+	const n = 200 // what the sink's socket buffer holds at once
+	for range n {
+		c.sendPacket(h)
+	}
+	held := len(c.delayed)
+	if held < n*7/10 || held > n*9/10 {
+		t.Fatalf("%d of %d packets held back, want about 80 %%", held, n)
+	}
+	for _, d := range c.delayed {
+		if d.due > h.now()+int64(imp.Jitter) {
+			t.Fatalf("a packet held beyond the jitter: due in %v", time.Duration(d.due-h.now()))
+		}
+	}
+	if a := testing.AllocsPerRun(1, func() { c.sendDelayed(h.now() + int64(time.Second)) }); a != 0 {
+		t.Fatalf("%v allocations sending the held packets", a)
+	}
+	if len(c.delayed) != 0 {
+		t.Fatalf("%d packets still held after their time", len(c.delayed))
+	}
+	seen := map[uint32]bool{}
+	buf := make([]byte, 1500)
+	for len(seen) < held {
+		sink.SetReadDeadline(time.Now().Add(2 * time.Second))
+		k, err := sink.Read(buf)
+		if err != nil {
+			t.Fatalf("received %d of %d: %v", len(seen), held, err)
+		}
+		p, _ := rtpPayload(buf[:k])
+		m, ok := ReadMark(p)
+		if !ok || seen[m] {
+			t.Fatalf("packet mark %d %v, seen before %v", m, ok, seen[m])
+		}
+		seen[m] = true
+	}
 }

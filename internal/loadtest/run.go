@@ -66,23 +66,62 @@ type Options struct {
 	// quiet (other processes below quietBusy of a core) before it starts;
 	// zero starts at once.
 	QuietWait time.Duration
+	// Impairments are the network conditions to measure under; each
+	// step of Calls and Targets runs once per impairment. Empty means one
+	// clean run.
+	Impairments []Impairment
+	// Seed seeds the impairments' random delays and losses (call i uses
+	// Seed+i), so a run can be repeated.
+	Seed uint64
 	// Progress receives one line per stage; nil discards.
 	Progress io.Writer
 }
 
+// Impairment is what the simulated network does to the harness's RTP on
+// its way to the target: each packet is dropped with probability Loss,
+// and each one kept is delayed by a random 0..Jitter (uniform), so
+// packets may overtake each other. Delays are applied by the sender's
+// 2 ms slots, so they are rounded up to the next slot.
+type Impairment struct {
+	Jitter time.Duration
+	Loss   float64
+}
+
+// IssueImpairments are the five network conditions of the audio-on-a-bad-
+// network table: none, 20 ms jitter, 20 ms and 1 % loss, 5 % loss, 40 ms
+// and 5 % loss.
+var IssueImpairments = []Impairment{{0, 0}, {20 * time.Millisecond, 0}, {20 * time.Millisecond, 0.01}, {0, 0.05}, {40 * time.Millisecond, 0.05}}
+
+// StallGap is the gap between two frames a listener counts as a stall.
+const StallGap = 60 * time.Millisecond
+
+func (i Impairment) String() string {
+	return fmt.Sprintf("%v, %g %%", i.Jitter, 100*i.Loss)
+}
+
 // Result is the measurement of one target at one number of calls.
 type Result struct {
-	Target  string
-	Calls   int // asked for
-	CallsUp int // set up and measured
+	Target     string
+	Impairment Impairment
+	Calls      int // asked for
+	CallsUp    int // set up and measured
 	// Packets sent in the window, and of those, delivered (a frame carrying
 	// the packet's mark arrived) and lost (never arrived).
 	Sent, Delivered, Lost uint64
 	// Duplicates: a packet's mark seen more than once. Misaligned: delivered
 	// in a frame whose boundaries do not match the packet's (its latency is
 	// not counted). Unmarked: frames without a readable mark (concealment).
+	// Duplicates and Unmarked count frames inside the window only (after
+	// the sender stops, the server conceals a short tail).
 	Duplicates, Misaligned, Unmarked uint64
+	// Frames: WebSocket frames that arrived in the window (concealment
+	// included); Stalls: gaps of more than StallGap between two frames
+	// of a call inside the window; AudioPercent: Frames per packet sent.
+	Frames, Stalls uint64
+	AudioPercent   float64
 	// Latency from send to frame arrival, over aligned delivered packets.
+	// Under an impairment it is counted from the packet's send time
+	// before its delay, so it includes the network's delay.
 	P50, P99, Max time.Duration
 	// InsideP50 and InsideP99 are the server's own view over the window:
 	// from RTP arrival at its socket to the frame written to the WebSocket
@@ -120,31 +159,37 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		o.Progress = io.Discard
 	}
 	var out []Result
-	for _, n := range o.Calls {
-		for _, target := range o.Targets {
-			if err := ctx.Err(); err != nil {
-				return out, err
-			}
-			var r Result
-			for attempt := 1; ; attempt++ {
-				if o.QuietWait > 0 {
-					if busy, ok := waitQuiet(ctx, o.QuietWait); !ok {
-						fmt.Fprintf(o.Progress, "loadtest: the machine stayed busy (%.0f%% of a core) for %v; measuring anyway\n", busy, o.QuietWait)
+	imps := o.Impairments
+	if len(imps) == 0 {
+		imps = []Impairment{{}}
+	}
+	for _, imp := range imps {
+		for _, n := range o.Calls {
+			for _, target := range o.Targets {
+				if err := ctx.Err(); err != nil {
+					return out, err
+				}
+				var r Result
+				for attempt := 1; ; attempt++ {
+					if o.QuietWait > 0 {
+						if busy, ok := waitQuiet(ctx, o.QuietWait); !ok {
+							fmt.Fprintf(o.Progress, "loadtest: the machine stayed busy (%.0f%% of a core) for %v; measuring anyway\n", busy, o.QuietWait)
+						}
 					}
+					fmt.Fprintf(o.Progress, "loadtest: %s, %d calls, network %v\n", target, n, imp)
+					r = runStep(ctx, o, target, n, imp)
+					r.Attempts = attempt
+					if r.Err != "" {
+						fmt.Fprintf(o.Progress, "loadtest: %s, %d calls: %s\n", target, n, r.Err)
+					}
+					if r.Window == 0 || r.OtherCPU <= o.MaxOther || attempt > o.Retries || ctx.Err() != nil {
+						break
+					}
+					fmt.Fprintf(o.Progress, "loadtest: %s, %d calls: other processes used %.0f%% of a core during the window; measuring again\n",
+						target, n, r.OtherCPU)
 				}
-				fmt.Fprintf(o.Progress, "loadtest: %s, %d calls\n", target, n)
-				r = runStep(ctx, o, target, n)
-				r.Attempts = attempt
-				if r.Err != "" {
-					fmt.Fprintf(o.Progress, "loadtest: %s, %d calls: %s\n", target, n, r.Err)
-				}
-				if r.Window == 0 || r.OtherCPU <= o.MaxOther || attempt > o.Retries || ctx.Err() != nil {
-					break
-				}
-				fmt.Fprintf(o.Progress, "loadtest: %s, %d calls: other processes used %.0f%% of a core during the window; measuring again\n",
-					target, n, r.OtherCPU)
+				out = append(out, r)
 			}
-			out = append(out, r)
 		}
 	}
 	return out, ctx.Err()
@@ -160,19 +205,29 @@ type call struct {
 	active atomic.Bool // the sender sends its packets
 
 	// Owned by the sender goroutine.
-	pkt  [headerLen + frameBytes]byte
-	next uint32
-	seq  uint16
-	ts   uint32
+	pkt     [headerLen + frameBytes]byte
+	next    uint32
+	seq     uint16
+	ts      uint32
+	rng     *rand.Rand
+	delayed []delayedPacket // packets the impairment holds back
 
 	// sent[k] is when packet k was sent (ns since the harness's base);
 	// written by the sender, read by the receiver.
 	sent []atomic.Int64
 
 	// Owned by the receiver goroutine until it has returned.
-	lat           []int32 // µs from send to arrival
-	got           []uint8 // gotNone, gotAligned, gotMisaligned
-	dup, unmarked uint64
+	lat            []int32 // µs from send to arrival
+	got            []uint8 // gotNone, gotAligned, gotMisaligned
+	dup, unmarked  uint64
+	frames, stalls uint64 // inside the window
+	lastFrame      int64
+}
+
+// delayedPacket is a packet the impairment sends at due.
+type delayedPacket struct {
+	due int64
+	pkt [headerLen + frameBytes]byte
 }
 
 const (
@@ -189,7 +244,11 @@ type harness struct {
 	// how late its worst sending slot ran, in nanoseconds.
 	measuring atomic.Bool
 	lagMax    atomic.Int64
-	wg        sync.WaitGroup
+	// The measurement window in the harness's clock, for the receivers;
+	// zero until known.
+	winStart, winEnd atomic.Int64
+	imp              Impairment
+	wg               sync.WaitGroup
 }
 
 // now is the harness's clock: nanoseconds since base, monotonic, never 0.
@@ -210,7 +269,7 @@ var filler = func() []byte {
 	return b
 }()
 
-func newCall(packets int) (*call, error) {
+func newCall(packets int, imp Impairment, seed uint64) (*call, error) {
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, fmt.Errorf("RTP socket: %w", err)
@@ -219,7 +278,11 @@ func newCall(packets int) (*call, error) {
 	// what the kernel holds of it.
 	c.SetReadBuffer(4096)
 	k := &call{rtp: c, port: c.LocalAddr().(*net.UDPAddr).Port, sent: make([]atomic.Int64, packets),
-		lat: make([]int32, packets), got: make([]uint8, packets), seq: uint16(rand.Uint32()), ts: rand.Uint32()}
+		lat: make([]int32, packets), got: make([]uint8, packets), seq: uint16(rand.Uint32()), ts: rand.Uint32(),
+		rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+	if imp.Jitter > 0 {
+		k.delayed = make([]delayedPacket, 0, int(imp.Jitter/frameTime)+4)
+	}
 	k.pkt[0] = 0x80 // V=2
 	k.pkt[1] = 0    // PCMU
 	binary.BigEndian.PutUint32(k.pkt[8:], rand.Uint32())
@@ -235,11 +298,33 @@ func (c *call) sendPacket(h *harness) {
 	binary.BigEndian.PutUint16(c.pkt[2:], c.seq)
 	binary.BigEndian.PutUint32(c.pkt[4:], c.ts)
 	PutMark(c.pkt[headerLen:], c.next)
-	c.sent[c.next].Store(h.now())
-	c.rtp.WriteToUDPAddrPort(c.pkt[:], c.dst)
+	now := h.now()
+	c.sent[c.next].Store(now)
+	switch {
+	case h.imp.Loss > 0 && c.rng.Float64() < h.imp.Loss:
+		// lost on the way
+	case h.imp.Jitter > 0:
+		c.delayed = append(c.delayed, delayedPacket{due: now + c.rng.Int64N(int64(h.imp.Jitter)+1), pkt: c.pkt})
+	default:
+		c.rtp.WriteToUDPAddrPort(c.pkt[:], c.dst)
+	}
 	c.next++
 	c.seq++
 	c.ts += frameBytes
+}
+
+// sendDelayed sends the held-back packets that are due at now.
+func (c *call) sendDelayed(now int64) {
+	for i := 0; i < len(c.delayed); {
+		if d := &c.delayed[i]; d.due <= now {
+			c.rtp.WriteToUDPAddrPort(d.pkt[:], c.dst)
+			last := len(c.delayed) - 1
+			c.delayed[i] = c.delayed[last]
+			c.delayed = c.delayed[:last]
+			continue
+		}
+		i++
+	}
 }
 
 // send paces every active call's packets at real time until ctx ends.
@@ -269,6 +354,12 @@ func (h *harness) send(ctx context.Context) {
 				c.sendPacket(h)
 			}
 		}
+		if h.imp.Jitter > 0 {
+			now := h.now()
+			for _, c := range h.calls {
+				c.sendDelayed(now)
+			}
+		}
 	}
 }
 
@@ -289,13 +380,24 @@ func (h *harness) receive(ctx context.Context, c *call) {
 		if typ != websocket.MessageBinary {
 			continue
 		}
+		ws, we := h.winStart.Load(), h.winEnd.Load()
+		inWindow := ws != 0 && now >= ws && (we == 0 || now <= we)
+		if inWindow {
+			c.frames++
+			if c.lastFrame >= ws && now-c.lastFrame > int64(StallGap) {
+				c.stalls++
+			}
+		}
+		c.lastFrame = now
 		off := 0
 		k, ok := ReadMark(buf[:n])
 		if !ok {
 			off, k, ok = FindMark(buf[:n])
 		}
 		if !ok || int(k) >= len(c.sent) {
-			c.unmarked++
+			if inWindow {
+				c.unmarked++
+			}
 			continue
 		}
 		sent := c.sent[k].Load()
@@ -303,7 +405,9 @@ func (h *harness) receive(ctx context.Context, c *call) {
 		case sent == 0:
 			c.unmarked++ // a mark for a packet not sent: corrupted audio
 		case c.got[k] != gotNone:
-			c.dup++
+			if inWindow {
+				c.dup++
+			}
 		default:
 			c.lat[k] = int32(min((now-sent)/1000, math.MaxInt32))
 			c.got[k] = gotAligned
@@ -340,8 +444,8 @@ const setupTimeout = 60 * time.Second
 // setupWorkers is how many calls are set up at once.
 const setupWorkers = 16
 
-func runStep(ctx context.Context, o Options, target string, n int) (res Result) {
-	res = Result{Target: target, Calls: n}
+func runStep(ctx context.Context, o Options, target string, n int, imp Impairment) (res Result) {
+	res = Result{Target: target, Calls: n, Impairment: imp}
 	fail := func(err error) Result {
 		res.Err = err.Error()
 		return res
@@ -349,14 +453,14 @@ func runStep(ctx context.Context, o Options, target string, n int) (res Result) 
 	// Enough packet slots for the slowest setup, the warm-up, the window
 	// and the tail.
 	packets := int((setupTimeout+o.Warmup+o.Duration+2*time.Second)/frameTime) + 1
-	h := &harness{base: time.Now()}
+	h := &harness{base: time.Now(), imp: imp}
 	defer func() {
 		for _, c := range h.calls {
 			c.rtp.Close()
 		}
 	}()
-	for range n {
-		c, err := newCall(packets)
+	for i := range n {
+		c, err := newCall(packets, imp, o.Seed+uint64(i))
 		if err != nil {
 			return fail(err)
 		}
@@ -488,6 +592,7 @@ func runStep(ctx context.Context, o Options, target string, n int) (res Result) 
 		hist0, errHist = inside(ctx)
 	}
 	winStart := h.now()
+	h.winStart.Store(winStart)
 	h.measuring.Store(true)
 	cpu0, err0 := procCPU(proc.pid())
 	self0, _ := procCPU(0)
@@ -496,6 +601,7 @@ func runStep(ctx context.Context, o Options, target string, n int) (res Result) 
 		return fail(ctx.Err())
 	}
 	winEnd := h.now()
+	h.winEnd.Store(winEnd)
 	cpu1, err1 := procCPU(proc.pid())
 	self1, _ := procCPU(0)
 	m1, errM1 := machineCPU()
@@ -542,6 +648,8 @@ func runStep(ctx context.Context, o Options, target string, n int) (res Result) 
 	for _, c := range h.calls {
 		res.Duplicates += c.dup
 		res.Unmarked += c.unmarked
+		res.Frames += c.frames
+		res.Stalls += c.stalls
 		for k := range c.sent {
 			s := c.sent[k].Load()
 			if s < winStart || s >= winEnd {
@@ -559,6 +667,9 @@ func runStep(ctx context.Context, o Options, target string, n int) (res Result) 
 		}
 	}
 	res.Lost = res.Sent - res.Delivered
+	if res.Sent > 0 {
+		res.AudioPercent = 100 * float64(res.Frames) / float64(res.Sent)
+	}
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		us := func(v int32) time.Duration { return time.Duration(v) * time.Microsecond }

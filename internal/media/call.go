@@ -110,7 +110,8 @@ func Start(cfg Config) (*Call, error) {
 	default:
 		return nil, errors.New("stream: codec must be PCMU or PCMA")
 	}
-	loop, err := newSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {}, 3200, 3200)
+	// Its ring is allocated when loopback is first used.
+	loop, err := newSpeaker(dsp.FormatPCM16, 8000, func(string, bool) {}, 0, 3200)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +186,7 @@ func (c *Call) addListenerLocked(l *Listener) {
 			return
 		}
 	}
-	g := &rateGroup{rate: l.cfg.SampleRate, refs: 1, out: make([]int16, 0, l.cfg.SampleRate+64)}
+	g := &rateGroup{rate: l.cfg.SampleRate, refs: 1, out: make([]int16, 0, maxFrameSamples*l.cfg.SampleRate/8000+64)}
 	if g.rate != 8000 {
 		g.rs, _ = dsp.NewResampler(8000, g.rate) // validated by NewListener
 	}
@@ -295,8 +296,8 @@ type rx struct {
 }
 
 func (c *Call) newRx() *rx {
-	r := &rx{c: c, jb: jitter.New(jitter.Config{ClockRate: 8000, MaxDelay: c.cfg.JitterMax}),
-		conceal: jitter.NewConcealer(8000), events: rfc4733.NewReceiver(8000), pcm: make([]int16, 8000)}
+	r := &rx{c: c, jb: jitter.New(jitter.Config{ClockRate: 8000, MaxDelay: c.cfg.JitterMax, Paced: true}),
+		conceal: jitter.NewConcealer(8000), events: rfc4733.NewReceiver(8000), pcm: make([]int16, maxFrameSamples)}
 	if c.cfg.InbandDTMF {
 		r.detector = dtmf.NewDetector(dtmf.DefaultConfig())
 	}
@@ -331,6 +332,11 @@ var digitStrings = func() (m [256]string) {
 }()
 
 func digitString(d byte) string { return digitStrings[d] }
+
+// maxFrameSamples is the longest frame the receive path decodes or
+// conceals: a 1500-byte datagram's payload, or the jitter buffer's longest
+// interpolated lost frame (200 ms at 8 kHz).
+const maxFrameSamples = 1600
 
 // packet handles one RTP packet that arrived at arrival.
 func (r *rx) packet(pkt *pionrtp.Packet, arrival time.Time) {
@@ -431,12 +437,30 @@ func (c *Call) receive() {
 	var pkt pionrtp.Packet
 	lastRTP := now()
 	for {
-		arrival, err := c.sess.Read(buf, &pkt, r.deadline(now()))
+		deadline := r.deadline(now())
+		arrival, err := c.sess.Read(buf, &pkt, deadline)
 		switch {
 		case err == nil:
 			lastRTP = arrival
 			r.packet(&pkt, arrival)
 		case errors.Is(err, rtp.ErrTimeout):
+			{
+				// Packets that came before the deadline may be waiting in
+				// the socket (this goroutine runs late on a busy machine;
+				// their arrival is the kernel's stamp): take them before
+				// the paced buffer conceals their frames. On a clean path
+				// a deadline passes only when a packet is missing, so this
+				// costs one short read per concealed frame.
+				for {
+					t, err := c.sess.Read(buf, &pkt, now().Add(50*time.Microsecond))
+					if err != nil {
+						break
+					}
+					lastRTP = t
+					r.packet(&pkt, t)
+				}
+				arrival = now()
+			}
 			r.tick(arrival)
 			if c.cfg.Timeout > 0 && arrival.Sub(lastRTP) > c.cfg.Timeout {
 				c.log.Warn("no RTP from the phone", "timeout", c.cfg.Timeout)

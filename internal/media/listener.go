@@ -39,12 +39,16 @@ type Listener struct {
 	captured  time.Time // arrival of the first packet in pending
 	free      chan *Chunk
 	out       chan *Chunk
+	chunks    int // chunk buffers made so far, at most cfg.Queue
+	chunkSize int // bytes per chunk
 	closed    atomic.Bool
 	dropped   atomic.Uint64
 	delivered atomic.Uint64
 }
 
-// NewListener allocates every buffer the listener will use.
+// NewListener makes a listener. Chunk buffers are made as the queue first
+// needs them (a client that keeps up uses two or three), up to Queue, and
+// are reused from then on.
 func NewListener(cfg ListenerConfig) (*Listener, error) {
 	if _, err := dsp.NewResampler(8000, cfg.SampleRate); err != nil {
 		return nil, err
@@ -55,16 +59,12 @@ func NewListener(cfg ListenerConfig) (*Listener, error) {
 	}
 	l := &Listener{
 		cfg:      cfg,
-		pending:  make([]int16, 0, chunkLen+cfg.SampleRate+64), // a chunk plus up to 1 s per frame
+		pending:  make([]int16, 0, chunkLen+maxFrameSamples*cfg.SampleRate/8000+64), // a chunk plus the longest frame
 		chunkLen: chunkLen,
 		free:     make(chan *Chunk, cfg.Queue),
 		out:      make(chan *Chunk, cfg.Queue),
 	}
-	bytes := chunkLen * cfg.Format.BytesPerSample()
-	for i := 0; i < cfg.Queue; i++ {
-		b := make([]byte, bytes)
-		l.free <- &Chunk{buf: b}
-	}
+	l.chunkSize = chunkLen * cfg.Format.BytesPerSample()
 	return l, nil
 }
 
@@ -109,8 +109,12 @@ func (l *Listener) emit(samples []int16) {
 	select {
 	case c = <-l.free:
 	default:
-		l.dropped.Add(1) // every buffer is waiting for a slow client
-		return
+		if l.chunks == l.cfg.Queue {
+			l.dropped.Add(1) // every buffer is waiting for a slow client
+			return
+		}
+		l.chunks++
+		c = &Chunk{buf: make([]byte, l.chunkSize)}
 	}
 	n := dsp.EncodeFrame(c.buf, l.cfg.Format, samples)
 	c.Data = c.buf[:n]

@@ -119,10 +119,13 @@ func (s *Speaker) queue(pcm []int16) error {
 		n := s.rs.Process(s.rsOut[:need], pcm)
 		pcm = s.rsOut[:n]
 	}
+	if len(pcm) == 0 {
+		return nil
+	}
 	if s.size == 0 && !s.waiting {
 		s.enqueued, s.waiting = time.Now(), true
 	}
-	if s.maxQueue > 0 && s.size+len(pcm) > s.maxQueue {
+	if s.maxQueue > 0 && s.size > 0 && s.size+len(pcm) > s.maxQueue {
 		drop := min(s.size, s.size+len(pcm)-s.maxQueue)
 		s.head = (s.head + drop) % len(s.ring)
 		s.size -= drop

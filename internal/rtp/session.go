@@ -44,6 +44,8 @@ type Session struct {
 
 	rx       rxState   // owned by the single reading goroutine
 	deadline time.Time // read deadline set on conn; owned by the reader
+	stamps   bool      // the kernel stamps arrivals (stamp_linux.go)
+	oob      []byte    // control messages of the last read; owned by the reader
 	expired  bool      // the last read ended at the deadline
 	stat     statsCell // counters other goroutines read
 }
@@ -57,6 +59,9 @@ func NewSession(conn *net.UDPConn, remote netip.AddrPort, peer netip.Addr) *Sess
 	s.ssrc = binary.BigEndian.Uint32(b[0:4])
 	s.seq = binary.BigEndian.Uint16(b[4:6]) // random initial values, RFC 3550 5.1
 	s.ts = binary.BigEndian.Uint32(b[6:10])
+	if s.stamps = enableStamps(conn); s.stamps {
+		s.oob = make([]byte, oobLen)
+	}
 	return s
 }
 
@@ -80,24 +85,39 @@ var ErrTimeout = errors.New("rtp: read deadline")
 
 // Read waits until deadline (zero: no deadline) for the next acceptable
 // packet, parses it into pkt (its payload points into buf; no allocation)
-// and returns the arrival time. Packets from other sources and packets
+// and returns the arrival time: when the kernel received it, where the
+// kernel stamps datagrams (Linux), else when the read returned. Packets from other sources and packets
 // that are not RTP version 2 are counted and skipped. It returns
 // ErrTimeout when the deadline passes and net.ErrClosed after Close.
 //
-// The socket's deadline is changed only when deadline is earlier than the
-// one set, or the one set has passed: an earlier wake-up than asked is
-// harmless (the caller's periodic work runs early), and it spares a system
-// call per packet.
+// The socket's deadline is changed whenever deadline differs from the one
+// set. Go keeps a socket's deadline as a runtime timer (no system call),
+// so moving it costs little; leaving an earlier deadline in place would
+// cost a wake-up of the reading goroutine when it passes, and a paced
+// jitter buffer asks for a deadline one frame ahead after every packet.
 func (s *Session) Read(buf []byte, pkt *pionrtp.Packet, deadline time.Time) (time.Time, error) {
-	if s.expired || deadline.IsZero() != s.deadline.IsZero() || deadline.Before(s.deadline) {
+	if s.expired || !deadline.Equal(s.deadline) {
 		if err := s.conn.SetReadDeadline(deadline); err != nil {
 			return time.Time{}, err
 		}
 		s.deadline, s.expired = deadline, false
 	}
 	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		var (
+			n    int
+			from netip.AddrPort
+			err  error
+		)
+		oobn := 0
+		if s.stamps {
+			n, oobn, _, from, err = s.conn.ReadMsgUDPAddrPort(buf, s.oob)
+		} else {
+			n, from, err = s.conn.ReadFromUDPAddrPort(buf)
+		}
 		now := time.Now()
+		if oobn > 0 {
+			now = stamp(s.oob[:oobn], now)
+		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

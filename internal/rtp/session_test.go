@@ -120,7 +120,11 @@ func TestSessionSendSequence(t *testing.T) {
 // echoLoop returns a function that sends one packet from a phone socket
 // to a session, reads it there and sends one back: the per-packet work of
 // a call, in and out.
-func echoLoop(tb testing.TB) func() {
+func echoLoop(tb testing.TB) func() { return echoLoopDeadline(tb, false) }
+
+// echoLoopDeadline, with moving set, reads with a deadline one frame
+// ahead of each packet, as the paced jitter buffer asks.
+func echoLoopDeadline(tb testing.TB, moving bool) func() {
 	phone := udp(tb)
 	s := NewSession(udp(tb), addr(phone), netip.Addr{})
 	tb.Cleanup(func() { s.Close() })
@@ -135,7 +139,11 @@ func echoLoop(tb testing.TB) func() {
 		raw[2], raw[3] = byte(seq>>8), byte(seq)
 		seq++
 		phone.WriteToUDPAddrPort(raw, la)
-		if _, err := s.Read(buf, &pkt, time.Time{}); err != nil {
+		var deadline time.Time
+		if moving {
+			deadline = time.Now().Add(30 * time.Millisecond)
+		}
+		if _, err := s.Read(buf, &pkt, deadline); err != nil {
 			tb.Fatal(err)
 		}
 		s.Send(0, payload, 160)
@@ -147,14 +155,50 @@ func TestSessionZeroAllocs(t *testing.T) {
 	if allocs := testing.AllocsPerRun(200, echoLoop(t)); allocs != 0 {
 		t.Fatalf("%v allocations per packet in and out, want 0", allocs)
 	}
+	if allocs := testing.AllocsPerRun(200, echoLoopDeadline(t, true)); allocs != 0 {
+		t.Fatalf("%v allocations per packet with a moving deadline, want 0", allocs)
+	}
 }
 
 // BenchmarkSessionReadSend is one packet in and one out through real
 // loopback sockets (the system calls dominate).
 func BenchmarkSessionReadSend(b *testing.B) {
-	echo := echoLoop(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		echo()
+	for _, moving := range []bool{false, true} {
+		name := "no_deadline"
+		if moving {
+			name = "deadline_moved_every_packet"
+		}
+		b.Run(name, func(b *testing.B) {
+			echo := echoLoopDeadline(b, moving)
+			b.ReportAllocs()
+			for b.Loop() {
+				echo()
+			}
+		})
+	}
+}
+
+// TestArrivalIsWhenTheKernelGotIt: a packet that waited in the socket
+// while nobody read is stamped with its arrival, not the late read (on
+// Linux, where the kernel stamps datagrams).
+func TestArrivalIsWhenTheKernelGotIt(t *testing.T) {
+	phone := udp(t)
+	s := NewSession(udp(t), addr(phone), netip.Addr{})
+	defer s.Close()
+	if !s.stamps {
+		t.Skip("this system does not stamp datagrams")
+	}
+	sent := time.Now()
+	phone.WriteToUDPAddrPort(packet(1, 0, make([]byte, 160)), s.LocalAddr())
+	time.Sleep(50 * time.Millisecond) // the reader is busy elsewhere
+	buf := make([]byte, 1500)
+	var pkt pionrtp.Packet
+	arrival, err := s.Read(buf, &pkt, time.Now().Add(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := time.Now()
+	if arrival.Before(sent) || read.Sub(arrival) < 40*time.Millisecond {
+		t.Fatalf("arrival %v after the send, read %v after it: want the kernel's arrival", arrival.Sub(sent), read.Sub(sent))
 	}
 }
