@@ -97,8 +97,11 @@ func heapAndStacks() uint64 {
 func TestMemoryPerCall(t *testing.T) {
 	per := callMemory(t, 50)
 	t.Logf("%.0f bytes per call with one listener", per)
-	if per > 64<<10 {
-		t.Errorf("%.0f KiB per call, want at most 64 KiB", per/1024)
+	// The in-band DTMF detector with its dial-tone and harmonic filters is
+	// part of it; the budget for a whole call with one listener,
+	// WebSocket included, is 150 KiB.
+	if per > 100<<10 {
+		t.Errorf("%.0f KiB per call, want at most 100 KiB", per/1024)
 	}
 }
 
