@@ -212,17 +212,7 @@ func consolePhone(t *testing.T, sipAddr, answer string) (*baresip, string) {
 // freq for at least 200 ms.
 func heardTone(t *testing.T, s *testServer, rec string, freq float64) bool {
 	t.Helper()
-	var w *dsp.WAV
-	s.waitFor("baresip's recording", func() bool {
-		m, _ := filepath.Glob(filepath.Join(rec, "*dec*.wav"))
-		if len(m) == 0 {
-			return false
-		}
-		data, _ := os.ReadFile(m[0])
-		var err error
-		w, err = dsp.ReadWAV(bytes.NewReader(data))
-		return err == nil && len(w.Samples) > 0
-	})
+	w := recorded(s, rec)
 	step := w.SampleRate / 5
 	for i := 0; i+step <= len(w.Samples); i += step {
 		seg := w.Samples[i : i+step]

@@ -51,15 +51,7 @@ func (s *testServer) contract() *contractcheck.Document {
 
 func (s *testServer) checkedEvents(query string, check *contractcheck.Document, seen map[string]int) *checkedEvents {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+s.WSAddr().String()+"/ws"+query, nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	c.SetReadLimit(1 << 20)
-	s.t.Cleanup(func() { c.CloseNow() })
-	return &checkedEvents{t: s.t, c: c, check: check, seen: seen}
+	return &checkedEvents{t: s.t, c: s.dialEvents(query), check: check, seen: seen}
 }
 
 // next reads and validates the next event.

@@ -216,7 +216,8 @@ type eventClient struct {
 	state sipphone.Event
 }
 
-func (s *testServer) events(query string) *eventClient {
+// dialEvents opens /ws with query; the connection closes with the test.
+func (s *testServer) dialEvents(query string) *websocket.Conn {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -226,7 +227,12 @@ func (s *testServer) events(query string) *eventClient {
 	}
 	c.SetReadLimit(1 << 20)
 	s.t.Cleanup(func() { c.CloseNow() })
-	e := &eventClient{t: s.t, c: c}
+	return c
+}
+
+func (s *testServer) events(query string) *eventClient {
+	s.t.Helper()
+	e := &eventClient{t: s.t, c: s.dialEvents(query)}
 	if !strings.Contains(query, "since=") {
 		// The snapshot comes once the server has subscribed the client:
 		// from here on no event can be missed.
